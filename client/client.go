@@ -1,0 +1,195 @@
+// Package client calls signerd over its Unix socket.
+//
+// A Client is safe for concurrent use and keeps connections alive between
+// calls. Every method takes a context for cancellation and deadlines. A
+// request the daemon rejects returns an *Error that carries the daemon's
+// stable code, so callers can branch with errors.As and IsCode.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/signerd/signerd/daemon/api"
+)
+
+// DefaultSocket is the caller socket of a system installation.
+const DefaultSocket = "/run/signerd/signerd.sock"
+
+// SocketFromEnv returns $SIGNERD_SOCKET, or DefaultSocket when it is unset.
+func SocketFromEnv() string {
+	if s := os.Getenv("SIGNERD_SOCKET"); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
+
+// Client is a signerd client bound to one socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient replaces the HTTP client. Its transport must dial the
+// socket; most callers never need this.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.http = hc }
+}
+
+// New returns a client for the daemon listening on socket.
+func New(socket string, opts ...Option) *Client {
+	c := &Client{socket: socket}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	c.http = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+	}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Socket returns the socket path the client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Error is an error response from the daemon.
+type Error struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+
+	// API is the decoded error body.
+	API *api.Error
+
+	// CorrelationID identifies the request in the daemon's logs.
+	CorrelationID string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("signerd: %s (correlation id %s)", e.API.Error(), e.CorrelationID)
+}
+
+// IsCode reports whether err is an *Error with the given code.
+func IsCode(err error, code api.Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.API.Code == code
+}
+
+// CallOption adjusts one request.
+type CallOption func(*http.Request)
+
+// WithCorrelationID sends id as the request's correlation id, so the
+// caller's logs and the daemon's can be joined.
+func WithCorrelationID(id string) CallOption {
+	return func(r *http.Request) { r.Header.Set(api.HeaderCorrelationID, id) }
+}
+
+// Sign asks the daemon to sign an in-toto Statement built from req.
+func (c *Client) Sign(ctx context.Context, req *api.SignRequest, opts ...CallOption) (*api.SignResponse, error) {
+	var resp api.SignResponse
+	if err := c.do(ctx, http.MethodPost, api.PathSignDSSE, req, &resp, opts); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Key returns the daemon's public key.
+func (c *Client) Key(ctx context.Context) (*api.KeyResponse, error) {
+	var resp api.KeyResponse
+	if err := c.do(ctx, http.MethodGet, api.PathKeys, nil, &resp, nil); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// WhoAmI returns the caller as the daemon sees it.
+func (c *Client) WhoAmI(ctx context.Context) (*api.WhoAmIResponse, error) {
+	var resp api.WhoAmIResponse
+	if err := c.do(ctx, http.MethodGet, api.PathWhoAmI, nil, &resp, nil); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Health returns the daemon's health.
+func (c *Client) Health(ctx context.Context) (*api.HealthResponse, error) {
+	var resp api.HealthResponse
+	if err := c.do(ctx, http.MethodGet, api.PathHealthz, nil, &resp, nil); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any, opts []CallOption) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(data)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+api.Host+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", api.MediaTypeJSON)
+	}
+	for _, o := range opts {
+		o(req)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("signerd at %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return decodeError(resp, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
+}
+
+func decodeError(resp *http.Response, data []byte) error {
+	var body api.ErrorBody
+	if err := json.Unmarshal(data, &body); err != nil || body.Error == nil {
+		return &Error{
+			StatusCode:    resp.StatusCode,
+			API:           &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("HTTP %d with a body that is not a signerd error: %.200q", resp.StatusCode, data)},
+			CorrelationID: resp.Header.Get(api.HeaderCorrelationID),
+		}
+	}
+	return &Error{
+		StatusCode:    resp.StatusCode,
+		API:           body.Error,
+		CorrelationID: resp.Header.Get(api.HeaderCorrelationID),
+	}
+}

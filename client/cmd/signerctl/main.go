@@ -1,0 +1,124 @@
+// Command signerctl is the command-line client of signerd.
+//
+// Usage:
+//
+//	signerctl [--socket PATH] COMMAND [flags]
+//
+// The socket defaults to $SIGNERD_SOCKET, then /run/signerd/signerd.sock.
+// Run signerctl help for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/signerd/signerd/client"
+)
+
+// command is one signerctl subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what every command shares.
+type env struct {
+	socket string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func (e *env) client() *client.Client { return client.New(e.socket) }
+
+func commands() []command {
+	return []command{
+		{"sign", "sign an in-toto attestation and write its Sigstore bundle", cmdSign},
+		{"verify", "verify a bundle offline against a public key", cmdVerify},
+		{"key", "print the daemon's public key in PEM form", cmdKey},
+		{"whoami", "print the caller as the daemon sees it", cmdWhoAmI},
+		{"health", "print the daemon's health", cmdHealth},
+	}
+}
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// usageError marks a mistake in the command line (exit status 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("signerctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", client.SocketFromEnv(), "signerd's socket `path` (default $SIGNERD_SOCKET, then "+client.DefaultSocket+")")
+	fs.Usage = func() { usage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 || fs.Arg(0) == "help" {
+		usage(stdout, fs)
+		if fs.NArg() == 0 {
+			return 2
+		}
+		return 0
+	}
+
+	e := &env{socket: *socket, stdout: stdout, stderr: stderr}
+	name := fs.Arg(0)
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, e, fs.Args()[1:])
+		return exitCode(stderr, err)
+	}
+	fmt.Fprintf(stderr, "signerctl: unknown command %q; run signerctl help\n", name)
+	return 2
+}
+
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "signerctl: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "Usage: signerctl [--socket PATH] COMMAND [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nGlobal flags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nRun signerctl COMMAND -h for a command's flags.")
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/signerd/signerd/client"
+	"github.com/signerd/signerd/daemon/api"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func cmdSign(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("signerctl sign", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	predicateType := fs.String("predicate-type", "", "predicate type `URI`, for example https://cyclonedx.org/bom")
+	predicatePath := fs.String("predicate", "", "`file` with the predicate, a JSON object (- reads standard input)")
+	out := fs.String("o", "", "write the bundle to `file` instead of standard output")
+	correlationID := fs.String("correlation-id", "", "correlation `id` to send, to join the daemon's logs with yours")
+	var subjects, subjectFiles stringList
+	fs.Var(&subjects, "subject", "subject as `NAME@sha256:HEX` (repeatable)")
+	fs.Var(&subjectFiles, "subject-file", "`file` to hash and name by its base name as a subject (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if *predicateType == "" || *predicatePath == "" {
+		return usageError("sign needs --predicate-type and --predicate")
+	}
+	if len(subjects)+len(subjectFiles) == 0 {
+		return usageError("sign needs at least one --subject or --subject-file")
+	}
+
+	req := &api.SignRequest{PredicateType: *predicateType}
+	for _, s := range subjects {
+		sub, err := parseSubject(s)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		req.Subjects = append(req.Subjects, sub)
+	}
+	for _, path := range subjectFiles {
+		sub, err := hashSubject(path)
+		if err != nil {
+			return err
+		}
+		req.Subjects = append(req.Subjects, sub)
+	}
+
+	predicate, err := readInput(*predicatePath)
+	if err != nil {
+		return err
+	}
+	if !json.Valid(predicate) {
+		return fmt.Errorf("predicate file %s is not valid JSON", *predicatePath)
+	}
+	req.Predicate = predicate
+
+	var opts []client.CallOption
+	if *correlationID != "" {
+		opts = append(opts, client.WithCorrelationID(*correlationID))
+	}
+	c := e.client()
+	defer c.Close()
+	resp, err := c.Sign(ctx, req, opts...)
+	if err != nil {
+		return err
+	}
+
+	bundleJSON := append([]byte(resp.Bundle), '\n')
+	if *out == "" {
+		_, err = e.stdout.Write(bundleJSON)
+	} else {
+		err = os.WriteFile(*out, bundleJSON, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "signed: record %s, key hint %s, correlation id %s\n", resp.RecordID, resp.KeyHint, resp.CorrelationID)
+	return nil
+}
+
+// parseSubject parses NAME@sha256:HEX. The name may itself contain '@'
+// (image references do), so the digest is taken after the last '@'.
+func parseSubject(s string) (api.Subject, error) {
+	i := strings.LastIndex(s, "@")
+	if i <= 0 {
+		return api.Subject{}, fmt.Errorf("subject %q is not NAME@sha256:HEX", s)
+	}
+	name, digest := s[:i], s[i+1:]
+	alg, value, ok := strings.Cut(digest, ":")
+	if !ok {
+		return api.Subject{}, fmt.Errorf("subject %q has no digest algorithm; write NAME@sha256:HEX", s)
+	}
+	return api.Subject{Name: name, Digest: map[string]string{alg: value}}, nil
+}
+
+// hashSubject names a file by its base name and digests it with SHA-256
+// and SHA-512 in one pass.
+func hashSubject(path string) (api.Subject, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return api.Subject{}, err
+	}
+	defer f.Close()
+
+	h256, h512 := sha256.New(), sha512.New()
+	if _, err := io.Copy(io.MultiWriter(h256, h512), f); err != nil {
+		return api.Subject{}, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return api.Subject{
+		Name: filepath.Base(path),
+		Digest: map[string]string{
+			"sha256": hex.EncodeToString(h256.Sum(nil)),
+			"sha512": hex.EncodeToString(h512.Sum(nil)),
+		},
+	}, nil
+}
+
+func readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/signerd/signerd/client/verify"
+)
+
+func cmdVerify(_ context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("signerctl verify", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	bundlePath := fs.String("bundle", "", "Sigstore bundle `file` to verify")
+	keyPath := fs.String("key", "", "trusted public key PEM `file` (signerctl key prints the daemon's)")
+	subjectFile := fs.String("subject-file", "", "artifact `file` the bundle must name by digest")
+	digest := fs.String("digest", "", "artifact digest `sha256:HEX` the bundle must name")
+	predicateType := fs.String("predicate-type", "", "predicate type `URI` the bundle must carry")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *bundlePath == "" || *keyPath == "" {
+		return usageError("verify needs --bundle and --key")
+	}
+	if (*subjectFile == "") == (*digest == "") {
+		return usageError("verify needs exactly one of --subject-file or --digest")
+	}
+
+	bundleJSON, err := os.ReadFile(*bundlePath)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := os.ReadFile(*keyPath)
+	if err != nil {
+		return err
+	}
+
+	opts := verify.Options{PublicKeyPEM: pemBytes, PredicateType: *predicateType}
+	if *subjectFile != "" {
+		sum, err := fileSHA256(*subjectFile)
+		if err != nil {
+			return err
+		}
+		opts.DigestAlgorithm, opts.Digest = "sha256", sum
+	} else {
+		opts.DigestAlgorithm, opts.Digest, err = verify.ParseDigest(*digest)
+		if err != nil {
+			return usageError("%v", err)
+		}
+	}
+
+	res, err := verify.Bundle(bundleJSON, opts)
+	if err != nil {
+		return fmt.Errorf("bundle %s does not verify: %w", *bundlePath, err)
+	}
+	fmt.Fprintf(e.stdout, "verified: predicate type %s, subjects %s\n", res.PredicateType, strings.Join(res.Subjects, ", "))
+	return nil
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return h.Sum(nil), nil
+}

@@ -1,0 +1,127 @@
+// Package api defines the JSON wire format of signerd's Unix socket: the
+// request and response bodies, the error envelope and its stable codes.
+//
+// The daemon and the Go client both import this package, so a field or code
+// changes in one place. Error codes are part of the public contract: scripts
+// match on them, so a code is never renamed once released.
+package api
+
+import "encoding/json"
+
+// Host is the only non-empty Host header the daemon accepts. Browsers never
+// send it for a page on another origin, which blocks DNS-rebinding and
+// cross-site requests that reach the socket through a local proxy.
+const Host = "signer.localhost"
+
+// Paths of the caller socket.
+const (
+	PathSignDSSE = "/v1/sign/dsse"
+	PathKeys     = "/v1/keys"
+	PathWhoAmI   = "/v1/whoami"
+	PathHealthz  = "/v1/healthz"
+)
+
+// Media types used in requests and responses.
+const (
+	MediaTypeJSON     = "application/json"
+	MediaTypeInToto   = "application/vnd.in-toto+json"
+	MediaTypeBundle03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	StatementTypeV1   = "https://in-toto.io/Statement/v1"
+)
+
+// HeaderCorrelationID carries the correlation id of a request in both
+// directions.
+const HeaderCorrelationID = "X-Correlation-ID"
+
+// Subject is one artifact that the attestation is about.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// SignRequest is the body of POST /v1/sign/dsse. The daemon builds the
+// in-toto Statement from it; callers never send a Statement of their own, so
+// they cannot smuggle fields the daemon would sign without checking.
+type SignRequest struct {
+	Subjects      []Subject       `json:"subjects"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// SignResponse is the body of a successful POST /v1/sign/dsse.
+type SignResponse struct {
+	// Bundle is a Sigstore bundle v0.3 holding the DSSE envelope.
+	Bundle json.RawMessage `json:"bundle"`
+
+	// KeyHint is the standard base64 SHA-256 of the DER public key, as in
+	// the bundle's verificationMaterial.publicKey.hint.
+	KeyHint string `json:"keyHint"`
+
+	// RecordID names the audit record of this signature.
+	RecordID string `json:"recordId"`
+
+	CorrelationID string `json:"correlationId"`
+
+	// SignedAt is the daemon's clock at signing, RFC 3339 in UTC.
+	SignedAt string `json:"signedAt"`
+}
+
+// KeyResponse is the body of GET /v1/keys.
+type KeyResponse struct {
+	// PublicKeyPEM is the PKIX public key in PEM form.
+	PublicKeyPEM string `json:"publicKeyPem"`
+	KeyHint      string `json:"keyHint"`
+
+	// Algorithm is one of "ecdsa-p256-sha256" or "ed25519".
+	Algorithm string `json:"algorithm"`
+
+	// URI names the key backend and key, without any secret.
+	URI string `json:"uri"`
+}
+
+// Caller is the caller of a request as the daemon sees it.
+type Caller struct {
+	PID    int32    `json:"pid"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+
+	Executable       string `json:"executable,omitempty"`
+	ExecutableDevice uint64 `json:"executableDevice,omitempty"`
+	ExecutableInode  uint64 `json:"executableInode,omitempty"`
+	ExecutableSHA256 string `json:"executableSha256,omitempty"`
+	// ExecutableDeleted is true when the running image was unlinked or
+	// replaced on disk after the process started.
+	ExecutableDeleted bool `json:"executableDeleted,omitempty"`
+
+	Cgroup      string `json:"cgroup,omitempty"`
+	SystemdUnit string `json:"systemdUnit,omitempty"`
+	ContainerID string `json:"containerId,omitempty"`
+
+	// PIDFD is true when the kernel provided a pidfd (SO_PEERPIDFD), so the
+	// liveness check could not be fooled by PID reuse.
+	PIDFD bool `json:"pidfd"`
+}
+
+// WhoAmIResponse is the body of GET /v1/whoami.
+type WhoAmIResponse struct {
+	Caller Caller `json:"caller"`
+
+	// Tenant is the tenant the caller maps to, empty when none matched.
+	Tenant string `json:"tenant,omitempty"`
+
+	// Reason says why no tenant matched, empty when one did.
+	Reason string `json:"reason,omitempty"`
+
+	// PredicateTypes lists what the tenant may sign.
+	PredicateTypes []string `json:"predicateTypes,omitempty"`
+}
+
+// HealthResponse is the body of GET /v1/healthz.
+type HealthResponse struct {
+	// Status is "ok" or "degraded".
+	Status string `json:"status"`
+
+	// Checks maps a component to "ok" or to the reason it is failing.
+	Checks map[string]string `json:"checks"`
+}

@@ -1,0 +1,140 @@
+// Command signerd is the node-local signing daemon. It listens on a Unix
+// socket, identifies each caller by kernel peer credentials, and signs
+// in-toto attestations as DSSE envelopes inside Sigstore bundles.
+//
+// Usage:
+//
+//	signerd [--config FILE] [--log-format text|json]
+//	signerd --dev DIR
+//	signerd validate [--config FILE]
+//	signerd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/service"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "validate":
+			return validate(args[1:], stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, "signerd", version)
+			return 0
+		}
+	}
+
+	fs := flag.NewFlagSet("signerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", config.DefaultPath, "path of the YAML config `file`")
+	devDir := fs.String("dev", "", "run with the development config, keeping socket, key and state under `DIR`")
+	logFormat := fs.String("log-format", "", "log format, text or json (default: the config's log.format)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "signerd: unexpected argument %q; see signerd -h\n", fs.Arg(0))
+		return 2
+	}
+
+	load := func() (*config.Config, error) { return config.LoadFile(*configPath) }
+	name := *configPath
+	if *devDir != "" {
+		if err := os.MkdirAll(*devDir, 0o700); err != nil {
+			fmt.Fprintf(stderr, "signerd: %v\n", err)
+			return 1
+		}
+		dir := *devDir
+		load = func() (*config.Config, error) { return config.Dev(dir) }
+		name = "dev:" + dir
+	}
+
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "signerd: %v\n", err)
+		return 1
+	}
+	if *logFormat != "" {
+		cfg.Log.Format = *logFormat
+	}
+	log, err := newLogger(stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "signerd: %v\n", err)
+		return 2
+	}
+
+	err = service.Run(context.Background(), service.Options{
+		Load: func() (*config.Config, error) {
+			c, err := load()
+			if err == nil && *logFormat != "" {
+				c.Log.Format = *logFormat
+			}
+			return c, err
+		},
+		ConfigName: name,
+		Log:        log,
+	})
+	if err != nil {
+		log.Error("signerd failed", slog.String("error", err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("signerd validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", config.DefaultPath, "path of the YAML config `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+
+	_, err := config.LoadFile(*configPath)
+	var cerr *config.Error
+	switch {
+	case errors.As(err, &cerr):
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(stderr, p.String())
+		}
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", filepath.Base(*configPath), len(cerr.Problems))
+		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "signerd: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
+	return 0
+}
+
+func newLogger(w io.Writer, lc config.LogConfig) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
+		return nil, fmt.Errorf("invalid log level %q", lc.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch lc.Format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("unknown log format %q; use text or json", lc.Format)
+}

@@ -1,0 +1,265 @@
+// Package config loads and validates signerd's YAML configuration.
+//
+// Load reports every problem it finds, each with its line and column in the
+// file, rather than stopping at the first, so an administrator can fix a
+// config in one pass (signerd validate --config FILE). Unknown keys are
+// errors: a misspelt security setting must never be silently ignored.
+// A Config that Load returns is complete and checked; later stages may
+// trust its values.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultPath is where the daemon looks for its config.
+const DefaultPath = "/etc/signerd/signerd.yaml"
+
+// MaxSocketPath is the longest socket path Linux accepts: sun_path holds
+// 108 bytes including the terminating NUL.
+const MaxSocketPath = 107
+
+// Config is the daemon's whole configuration.
+type Config struct {
+	// Socket is the caller socket.
+	Socket SocketConfig `yaml:"socket"`
+
+	HTTP HTTPConfig `yaml:"http"`
+
+	// StateDir holds the key file (by default), the audit trail and caches.
+	StateDir string `yaml:"state_dir"`
+
+	Key KeyConfig `yaml:"key"`
+
+	Log LogConfig `yaml:"log"`
+
+	Tenants []Tenant `yaml:"tenants"`
+}
+
+// SocketConfig describes a Unix socket the daemon binds when systemd does
+// not pass one.
+type SocketConfig struct {
+	Path string `yaml:"path"`
+
+	// Mode is the socket file's permission bits, for example "0660".
+	Mode FileMode `yaml:"mode"`
+
+	// Group owns the socket file when set; callers in it may connect.
+	Group string `yaml:"group"`
+
+	// Name is the FileDescriptorName of the matching systemd socket.
+	Name string `yaml:"name"`
+}
+
+// HTTPConfig bounds each connection and request.
+type HTTPConfig struct {
+	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+}
+
+// KeyConfig names the signing key.
+type KeyConfig struct {
+	// URI names the key, for example file:///var/lib/signerd/signing.key.
+	URI string `yaml:"uri"`
+
+	// Algorithm is used when the key is created: ecdsa-p256 or ed25519.
+	Algorithm string `yaml:"algorithm"`
+
+	// Create makes the daemon create a missing key file at start.
+	Create bool `yaml:"create"`
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	// Format is "text" or "json".
+	Format string `yaml:"format"`
+
+	// Level is "debug", "info", "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Tenant is a group of callers that sign under one policy.
+type Tenant struct {
+	Name string `yaml:"name"`
+
+	// PredicateTypes lists the predicate types the tenant may sign. "*"
+	// allows any.
+	PredicateTypes []string `yaml:"predicate_types"`
+
+	// Callers lists the rules that admit a caller to the tenant. A caller
+	// matches when any rule matches.
+	Callers []CallerRule `yaml:"callers"`
+}
+
+// CallerRule is an AND of selectors over the caller's kernel identity. A
+// selector left unset matches any value; a rule must set at least one.
+type CallerRule struct {
+	UID   *uint32 `yaml:"uid"`
+	User  string  `yaml:"user"`
+	GID   *uint32 `yaml:"gid"`
+	Group string  `yaml:"group"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("5s").
+type Duration time.Duration
+
+// UnmarshalYAML parses a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q; use a form such as 5s or 250ms", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// FileMode is a permission mode written in octal ("0660").
+type FileMode os.FileMode
+
+// UnmarshalYAML parses an octal mode.
+func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return fmt.Errorf("line %d: invalid mode %q; write octal permission bits such as \"0660\"", n.Line, s)
+	}
+	*m = FileMode(v)
+	return nil
+}
+
+// Problem is one thing wrong with a config, with its place in the file.
+type Problem struct {
+	File    string
+	Line    int
+	Column  int
+	Path    string
+	Message string
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+	}
+	if p.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Message)
+	}
+	return fmt.Sprintf("%s: %s", loc, p.Message)
+}
+
+// Error is returned by Load when the config has problems.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("config has %d problem(s):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// LoadFile reads and validates the config at path.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Load(path, data)
+}
+
+// Load parses and validates a config. name labels the problems it reports.
+func Load(name string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{Problems: []Problem{{File: name, Message: err.Error()}}}
+	}
+
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, &Error{Problems: decodeProblems(name, err)}
+	}
+
+	v := validator{file: name, root: &root}
+	v.check(cfg)
+	if len(v.problems) > 0 {
+		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+		return nil, &Error{Problems: v.problems}
+	}
+	return cfg, nil
+}
+
+// decodeProblems splits a yaml.TypeError into one Problem per line.
+func decodeProblems(name string, err error) []Problem {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return []Problem{{File: name, Message: err.Error()}}
+	}
+	out := make([]Problem, 0, len(te.Errors))
+	for _, msg := range te.Errors {
+		p := Problem{File: name, Message: msg}
+		var line int
+		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+			p.Line = line
+			p.Message = strings.TrimSpace(strings.SplitN(msg, ":", 2)[1])
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Default returns a config with every default set and no tenants.
+func Default() *Config {
+	return &Config{
+		Socket: SocketConfig{
+			Path: "/run/signerd/signerd.sock",
+			Mode: 0o660,
+			Name: "signerd",
+		},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:      8 << 20,
+			MaxHeaderBytes:    16 << 10,
+			ReadHeaderTimeout: Duration(5 * time.Second),
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      Duration(30 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+		},
+		StateDir: "/var/lib/signerd",
+		Key: KeyConfig{
+			URI:       "file:///var/lib/signerd/signing.key",
+			Algorithm: "ecdsa-p256",
+			Create:    true,
+		},
+		Log: LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// AbsPath reports whether p is an absolute, clean path.
+func AbsPath(p string) bool {
+	return filepath.IsAbs(p) && filepath.Clean(p) == p
+}

@@ -1,0 +1,266 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os/user"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/signerd/signerd/daemon/keys"
+)
+
+var tenantNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// validator collects problems and finds their place in the YAML tree.
+type validator struct {
+	file     string
+	root     *yaml.Node
+	problems []Problem
+}
+
+// addf records a problem at path, a dotted path with [i] for list items.
+func (v *validator) addf(path, format string, args ...any) {
+	line, col := v.locate(path)
+	v.problems = append(v.problems, Problem{
+		File: v.file, Line: line, Column: col, Path: path,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// locate returns the position of the node at path, or of its nearest
+// ancestor when the key is absent.
+func (v *validator) locate(path string) (int, int) {
+	n := v.root
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n == nil {
+		return 0, 0
+	}
+	line, col := n.Line, n.Column
+
+	for _, part := range splitPath(path) {
+		next := child(n, part)
+		if next == nil {
+			break
+		}
+		n = next
+		line, col = n.Line, n.Column
+	}
+	return line, col
+}
+
+func splitPath(path string) []string {
+	var parts []string
+	for _, seg := range strings.Split(path, ".") {
+		for seg != "" {
+			i := strings.IndexByte(seg, '[')
+			if i < 0 {
+				parts = append(parts, seg)
+				break
+			}
+			if i > 0 {
+				parts = append(parts, seg[:i])
+			}
+			j := strings.IndexByte(seg, ']')
+			if j < i {
+				break
+			}
+			parts = append(parts, seg[i:j+1])
+			seg = seg[j+1:]
+		}
+	}
+	return parts
+}
+
+func child(n *yaml.Node, part string) *yaml.Node {
+	if strings.HasPrefix(part, "[") {
+		i, err := strconv.Atoi(strings.Trim(part, "[]"))
+		if err != nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+			return nil
+		}
+		return n.Content[i]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == part {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func (v *validator) check(c *Config) {
+	v.checkSocket("socket", &c.Socket)
+	v.checkHTTP(&c.HTTP)
+
+	if !AbsPath(c.StateDir) {
+		v.addf("state_dir", "state directory %q must be an absolute, clean path", c.StateDir)
+	}
+
+	v.checkKey(&c.Key)
+	v.checkLog(&c.Log)
+	v.checkTenants(c.Tenants)
+}
+
+func (v *validator) checkSocket(path string, s *SocketConfig) {
+	if !AbsPath(s.Path) {
+		v.addf(path+".path", "socket path %q must be an absolute, clean path", s.Path)
+	}
+	if len(s.Path) > MaxSocketPath {
+		v.addf(path+".path", "socket path is %d bytes, over the kernel's limit of %d; choose a shorter path", len(s.Path), MaxSocketPath)
+	}
+	if s.Mode&0o007 != 0 {
+		v.addf(path+".mode", "socket mode %04o lets any local user connect; use 0660 with a group, or 0600", s.Mode)
+	}
+	if s.Group != "" {
+		if _, err := lookupGroup(s.Group); err != nil {
+			v.addf(path+".group", "%v", err)
+		}
+	}
+}
+
+func (v *validator) checkHTTP(h *HTTPConfig) {
+	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > 1<<30 {
+		v.addf("http.max_body_bytes", "%d is out of range; use 1024 to 1073741824 bytes", h.MaxBodyBytes)
+	}
+	if h.MaxHeaderBytes < 1024 || h.MaxHeaderBytes > 1<<20 {
+		v.addf("http.max_header_bytes", "%d is out of range; use 1024 to 1048576 bytes", h.MaxHeaderBytes)
+	}
+	for _, d := range []struct {
+		path string
+		val  Duration
+	}{
+		{"http.read_header_timeout", h.ReadHeaderTimeout},
+		{"http.read_timeout", h.ReadTimeout},
+		{"http.write_timeout", h.WriteTimeout},
+		{"http.idle_timeout", h.IdleTimeout},
+	} {
+		if d.val <= 0 {
+			v.addf(d.path, "timeout must be positive, got %s", d.val.String())
+		}
+	}
+}
+
+// String formats the duration as Go does.
+func (d Duration) String() string { return fmtDuration(d) }
+
+func (v *validator) checkKey(k *KeyConfig) {
+	u, err := url.Parse(k.URI)
+	if err != nil || u.Scheme == "" {
+		v.addf("key.uri", "key URI %q is not a URI; use for example file:///var/lib/signerd/signing.key", k.URI)
+		return
+	}
+	if _, err := keys.ParseAlgorithm(k.Algorithm); err != nil {
+		v.addf("key.algorithm", "%v", err)
+	}
+}
+
+func (v *validator) checkLog(l *LogConfig) {
+	switch l.Format {
+	case "text", "json":
+	default:
+		v.addf("log.format", "unknown log format %q; use text or json", l.Format)
+	}
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.addf("log.level", "unknown log level %q; use debug, info, warn or error", l.Level)
+	}
+}
+
+func (v *validator) checkTenants(tenants []Tenant) {
+	if len(tenants) == 0 {
+		v.addf("tenants", "no tenants are configured, so no caller could sign; add a tenant with at least one caller rule")
+		return
+	}
+
+	names := map[string]int{}
+	for i, t := range tenants {
+		path := fmt.Sprintf("tenants[%d]", i)
+		if !tenantNameRE.MatchString(t.Name) {
+			v.addf(path+".name", "tenant name %q is invalid; use 1 to 63 lower-case letters, digits, '.', '_' or '-'", t.Name)
+		}
+		if j, dup := names[t.Name]; dup {
+			v.addf(path+".name", "tenant %q is defined twice (also tenants[%d])", t.Name, j)
+		}
+		names[t.Name] = i
+
+		if len(t.PredicateTypes) == 0 {
+			v.addf(path+".predicate_types", "tenant %q lists no predicate types, so it could sign nothing; list them, or \"*\" for any", t.Name)
+		}
+		for j, pt := range t.PredicateTypes {
+			if pt == "*" {
+				continue
+			}
+			if u, err := url.Parse(pt); err != nil || !u.IsAbs() {
+				v.addf(fmt.Sprintf("%s.predicate_types[%d]", path, j), "predicate type %q is not an absolute URI", pt)
+			}
+		}
+
+		if len(t.Callers) == 0 {
+			v.addf(path+".callers", "tenant %q has no caller rules, so no caller can reach it", t.Name)
+		}
+		for j := range t.Callers {
+			v.checkRule(fmt.Sprintf("%s.callers[%d]", path, j), &t.Callers[j])
+		}
+	}
+}
+
+func (v *validator) checkRule(path string, r *CallerRule) {
+	if r.UID == nil && r.User == "" && r.GID == nil && r.Group == "" {
+		v.addf(path, "caller rule sets no selector, so it would match every caller; set uid, user, gid or group")
+	}
+	if r.UID != nil && r.User != "" {
+		v.addf(path, "caller rule sets both uid and user; keep one")
+	}
+	if r.GID != nil && r.Group != "" {
+		v.addf(path, "caller rule sets both gid and group; keep one")
+	}
+	if r.User != "" {
+		if _, err := lookupUser(r.User); err != nil {
+			v.addf(path+".user", "%v", err)
+		}
+	}
+	if r.Group != "" {
+		if _, err := lookupGroup(r.Group); err != nil {
+			v.addf(path+".group", "%v", err)
+		}
+	}
+}
+
+func lookupUser(name string) (uint32, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("user %q not found on this node; create it or use a numeric uid", name)
+	}
+	id, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("user %q has non-numeric uid %q", name, u.Uid)
+	}
+	return uint32(id), nil
+}
+
+func lookupGroup(name string) (uint32, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("group %q not found on this node; create it or use a numeric gid", name)
+	}
+	id, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("group %q has non-numeric gid %q", name, g.Gid)
+	}
+	return uint32(id), nil
+}
+
+// LookupUser resolves a user name to its uid.
+func LookupUser(name string) (uint32, error) { return lookupUser(name) }
+
+// LookupGroup resolves a group name to its gid.
+func LookupGroup(name string) (uint32, error) { return lookupGroup(name) }

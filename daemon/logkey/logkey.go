@@ -1,0 +1,39 @@
+// Package logkey names the structured log fields that every signerd
+// package uses, so that logs and journald fields can be searched by one
+// name. The names are stable: dashboards and alerts depend on them.
+package logkey
+
+// Field names.
+const (
+	CorrelationID = "correlation_id"
+	RecordID      = "record_id"
+	Method        = "method"
+	Path          = "path"
+	Status        = "status"
+	Outcome       = "outcome"
+	Code          = "code"
+	DurationMS    = "duration_ms"
+	Error         = "error"
+
+	CallerPID    = "caller_pid"
+	CallerUID    = "caller_uid"
+	CallerGID    = "caller_gid"
+	CallerExe    = "caller_exe"
+	CallerUnit   = "caller_unit"
+	CallerCgroup = "caller_cgroup"
+	Tenant       = "tenant"
+
+	PredicateType  = "predicate_type"
+	SubjectDigests = "subject_digests"
+	KeyURI         = "key_uri"
+	KeyHint        = "key_hint"
+	Socket         = "socket"
+	Config         = "config"
+)
+
+// Outcomes of a request.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+	OutcomeError   = "error"
+)

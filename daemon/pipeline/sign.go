@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/bundle"
+	"github.com/signerd/signerd/daemon/dsse"
+	"github.com/signerd/signerd/daemon/peercred"
+	"github.com/signerd/signerd/daemon/policy"
+	"github.com/signerd/signerd/daemon/statement"
+)
+
+// Request is one sign request as the pipeline sees it.
+type Request struct {
+	CorrelationID string
+	Caller        *peercred.Identity
+	Body          *api.SignRequest
+}
+
+// Result is a completed signature.
+type Result struct {
+	Bundle   []byte
+	KeyHint  string
+	RecordID string
+	SignedAt time.Time
+	Tenant   string
+}
+
+// Sign runs the pipeline for req. Every error is an *api.Error.
+func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
+	tenant, err := s.authorize(req)
+	if err != nil {
+		return nil, err
+	}
+
+	stmt, err := statement.Validate(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if !tenant.AllowsPredicate(stmt.PredicateType) {
+		return nil, api.FieldErrorf(api.CodeForbidden, "predicateType",
+			"tenant %q may not sign predicate type %q; an administrator can add it to the tenant's predicate_types",
+			tenant.Name, stmt.PredicateType)
+	}
+
+	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
+	if err != nil {
+		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
+	}
+	signedAt := time.Now().UTC()
+
+	out, err := bundle.New(env, s.KeyHint).Marshal()
+	if err != nil {
+		return nil, api.Errorf(api.CodeInternal, "encode bundle: %v", err)
+	}
+
+	return &Result{
+		Bundle:   out,
+		KeyHint:  s.KeyHint,
+		RecordID: newRecordID(),
+		SignedAt: signedAt,
+		Tenant:   tenant.Name,
+	}, nil
+}
+
+func (s *State) authorize(req *Request) (*policy.Tenant, error) {
+	tenant, reason := s.Policy.Match(req.Caller)
+	if tenant == nil {
+		return nil, api.Errorf(api.CodeForbidden, "%s", reason)
+	}
+	return tenant, nil
+}
+
+// newRecordID returns a random record id.
+// TODO: take the id from the audit trail once records are persisted.
+func newRecordID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

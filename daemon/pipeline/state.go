@@ -1,0 +1,83 @@
+// Package pipeline composes the stages of a signing request: tenant,
+// predicate policy, Statement, DSSE signature and Sigstore bundle.
+//
+// Everything a request needs from configuration lives in one immutable
+// State. The daemon holds the current State behind an atomic pointer, and
+// a reload builds and checks a whole new State before swapping it in, so a
+// request in flight finishes on the State it started with.
+package pipeline
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"time"
+
+	"github.com/signerd/signerd/daemon/bundle"
+	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/keys"
+	"github.com/signerd/signerd/daemon/policy"
+)
+
+// State is the immutable runtime state built from one config.
+type State struct {
+	Config *config.Config
+	Policy *policy.Policy
+	Signer keys.Signer
+
+	// KeyHint is the standard base64 SHA-256 of the DER public key.
+	KeyHint string
+
+	// PublicKeyPEM is the PKIX public key in PEM form.
+	PublicKeyPEM string
+
+	// LoadedAt is when the state was built.
+	LoadedAt time.Time
+}
+
+// NewState builds a State from cfg: it compiles the policy, opens the key
+// and runs the key's self-test. On error nothing is left open.
+func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
+	pol, err := policy.Compile(cfg.Tenants)
+	if err != nil {
+		return nil, fmt.Errorf("compile policy: %w", err)
+	}
+
+	alg, err := keys.ParseAlgorithm(cfg.Key.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := keys.Open(ctx, cfg.Key.URI, keys.Options{Create: cfg.Key.Create, Algorithm: alg})
+	if err != nil {
+		return nil, fmt.Errorf("open key: %w", err)
+	}
+	if err := keys.SelfTest(ctx, signer); err != nil {
+		signer.Close()
+		return nil, err
+	}
+
+	hint, err := bundle.KeyHint(signer.Public())
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+
+	return &State{
+		Config:       cfg,
+		Policy:       pol,
+		Signer:       signer,
+		KeyHint:      hint,
+		PublicKeyPEM: pemText,
+		LoadedAt:     time.Now(),
+	}, nil
+}
+
+// Close releases the state's key.
+func (s *State) Close() error { return s.Signer.Close() }

@@ -1,0 +1,304 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/peercred"
+	"github.com/signerd/signerd/daemon/pipeline"
+)
+
+// exchange is one request in progress: what the handlers learned, for the
+// log line written when it ends.
+type exchange struct {
+	w             http.ResponseWriter
+	r             *http.Request
+	correlationID string
+	caller        *peercred.Identity
+	attrs         []any
+	status        int
+	code          api.Code
+}
+
+// ServeHTTP guards, routes and logs one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := &exchange{w: w, r: r, correlationID: correlationID(r)}
+	w.Header().Set(api.HeaderCorrelationID, x.correlationID)
+	w.Header().Set("Cache-Control", "no-store")
+
+	s.route(x)
+
+	s.served.Add(1)
+	s.logRequest(x, time.Since(start))
+}
+
+func (s *Server) route(x *exchange) {
+	if e := checkRequest(x.r); e != nil {
+		x.fail(e)
+		return
+	}
+
+	caller, err := callerFrom(x.r.Context())
+	if err != nil {
+		x.fail(api.Errorf(api.CodeUnauthenticated, "%v", err))
+		return
+	}
+	x.caller = caller
+
+	switch x.r.URL.Path {
+	case api.PathSignDSSE:
+		if x.allow(http.MethodPost) {
+			s.handleSign(x)
+		}
+	case api.PathKeys:
+		if x.allow(http.MethodGet) {
+			s.handleKeys(x)
+		}
+	case api.PathWhoAmI:
+		if x.allow(http.MethodGet) {
+			s.handleWhoAmI(x)
+		}
+	case api.PathHealthz:
+		if x.allow(http.MethodGet) {
+			s.handleHealthz(x)
+		}
+	default:
+		x.fail(api.Errorf(api.CodeNotFound, "no endpoint at %q; see %s, %s, %s and %s",
+			truncate(x.r.URL.Path, 200), api.PathSignDSSE, api.PathKeys, api.PathWhoAmI, api.PathHealthz))
+	}
+}
+
+// allow reports whether the request uses method, and answers 405 if not.
+func (x *exchange) allow(method string) bool {
+	if x.r.Method == method || (method == http.MethodGet && x.r.Method == http.MethodHead) {
+		return true
+	}
+	x.w.Header().Set("Allow", method)
+	x.fail(api.Errorf(api.CodeMethodNotAllowed, "method %s is not allowed on %s; use %s", x.r.Method, x.r.URL.Path, method))
+	return false
+}
+
+func (s *Server) handleSign(x *exchange) {
+	st := s.state.Load()
+	limit := st.Config.HTTP.MaxBodyBytes
+
+	if e := checkJSONBody(x.r, limit); e != nil {
+		x.fail(e)
+		return
+	}
+	var req api.SignRequest
+	if e := decodeBody(x.w, x.r, limit, &req); e != nil {
+		x.fail(e)
+		return
+	}
+	x.attrs = append(x.attrs, slog.String(logkey.PredicateType, req.PredicateType), subjectDigests(req.Subjects))
+
+	res, err := st.Sign(x.r.Context(), &pipeline.Request{
+		CorrelationID: x.correlationID,
+		Caller:        x.caller,
+		Body:          &req,
+	})
+	if res != nil {
+		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant), slog.String(logkey.RecordID, res.RecordID))
+	}
+	if err != nil {
+		x.fail(asAPIError(err))
+		return
+	}
+
+	x.reply(http.StatusOK, &api.SignResponse{
+		Bundle:        res.Bundle,
+		KeyHint:       res.KeyHint,
+		RecordID:      res.RecordID,
+		CorrelationID: x.correlationID,
+		SignedAt:      res.SignedAt.Format(time.RFC3339Nano),
+	})
+}
+
+func (s *Server) handleKeys(x *exchange) {
+	st := s.state.Load()
+	x.reply(http.StatusOK, &api.KeyResponse{
+		PublicKeyPEM: st.PublicKeyPEM,
+		KeyHint:      st.KeyHint,
+		Algorithm:    string(st.Signer.Algorithm()),
+		URI:          st.Signer.URI(),
+	})
+}
+
+func (s *Server) handleWhoAmI(x *exchange) {
+	st := s.state.Load()
+	resp := &api.WhoAmIResponse{Caller: api.Caller{
+		PID: x.caller.PID,
+		UID: x.caller.UID,
+		GID: x.caller.GID,
+	}}
+	tenant, reason := st.Policy.Match(x.caller)
+	if tenant != nil {
+		resp.Tenant = tenant.Name
+		resp.PredicateTypes = tenant.PredicateTypes
+		x.attrs = append(x.attrs, slog.String(logkey.Tenant, tenant.Name))
+	} else {
+		resp.Reason = reason
+	}
+	x.reply(http.StatusOK, resp)
+}
+
+func (s *Server) handleHealthz(x *exchange) {
+	x.reply(http.StatusOK, &api.HealthResponse{
+		Status: "ok",
+		Checks: map[string]string{"key": "ok"},
+	})
+}
+
+// decodeBody reads one JSON value into v, rejecting unknown fields,
+// trailing data and bodies over limit.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) *api.Error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return api.Errorf(api.CodePayloadTooLarge, "body exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", limit)
+		}
+		return api.Errorf(api.CodeInvalidRequest, "read body: %v", err)
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return api.Errorf(api.CodeInvalidRequest, "body has data after the JSON object; send exactly one object")
+	}
+	return nil
+}
+
+func jsonError(err error) *api.Error {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return api.Errorf(api.CodeInvalidRequest, "body is not valid JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typeErr):
+		return api.FieldErrorf(api.CodeInvalidRequest, typeErr.Field,
+			"field %q has a JSON %s where a %s is expected", typeErr.Field, typeErr.Value, typeErr.Type)
+	case errors.Is(err, io.EOF):
+		return api.Errorf(api.CodeInvalidRequest, "body is empty; send a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return api.FieldErrorf(api.CodeInvalidRequest, field, "unknown field %q; see the API reference for the accepted fields", field)
+	}
+	return api.Errorf(api.CodeInvalidRequest, "body is not valid JSON: %v", err)
+}
+
+func asAPIError(err error) *api.Error {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return api.Errorf(api.CodeInternal, "%v", err)
+}
+
+func (x *exchange) reply(status int, v any) {
+	x.status = status
+	data, err := json.Marshal(v)
+	if err != nil {
+		x.fail(api.Errorf(api.CodeInternal, "encode response: %v", err))
+		return
+	}
+	x.w.Header().Set("Content-Type", api.MediaTypeJSON)
+	x.w.WriteHeader(status)
+	x.w.Write(data)
+	x.w.Write([]byte("\n"))
+}
+
+func (x *exchange) fail(e *api.Error) {
+	x.code = e.Code
+	x.status = e.Code.Status()
+	if e.RetryAfterSeconds > 0 {
+		x.w.Header().Set("Retry-After", fmt.Sprint(e.RetryAfterSeconds))
+	}
+	data, _ := json.Marshal(api.ErrorBody{Error: e})
+	x.w.Header().Set("Content-Type", api.MediaTypeJSON)
+	x.w.WriteHeader(x.status)
+	x.w.Write(data)
+	x.w.Write([]byte("\n"))
+	x.attrs = append(x.attrs, slog.String(logkey.Error, e.Message))
+}
+
+func (s *Server) logRequest(x *exchange, d time.Duration) {
+	outcome := logkey.OutcomeAllowed
+	level := slog.LevelInfo
+	switch {
+	case x.code == api.CodeInternal || x.code == api.CodeUnavailable:
+		outcome, level = logkey.OutcomeError, slog.LevelError
+	case x.code != "":
+		outcome, level = logkey.OutcomeDenied, slog.LevelWarn
+	}
+
+	attrs := []any{
+		slog.String(logkey.CorrelationID, x.correlationID),
+		slog.String(logkey.Method, x.r.Method),
+		slog.String(logkey.Path, truncate(x.r.URL.Path, 200)),
+		slog.Int(logkey.Status, x.status),
+		slog.String(logkey.Outcome, outcome),
+	}
+	if x.code != "" {
+		attrs = append(attrs, slog.String(logkey.Code, string(x.code)))
+	}
+	attrs = append(attrs, logCaller(x.caller)...)
+	attrs = append(attrs, x.attrs...)
+	attrs = append(attrs, slog.Float64(logkey.DurationMS, float64(d.Microseconds())/1000))
+	s.log.Log(x.r.Context(), level, "request", attrs...)
+}
+
+func subjectDigests(subjects []api.Subject) slog.Attr {
+	const maxLogged = 16
+	digests := make([]string, 0, min(len(subjects), maxLogged))
+	for i, s := range subjects {
+		if i == maxLogged {
+			digests = append(digests, fmt.Sprintf("(%d more)", len(subjects)-maxLogged))
+			break
+		}
+		digests = append(digests, "sha256:"+truncate(s.Digest["sha256"], 64))
+	}
+	return slog.Any(logkey.SubjectDigests, digests)
+}
+
+// correlationID returns the caller's X-Correlation-ID when it is valid
+// (1 to 64 characters of letters, digits, '.', '_' or '-') and a new
+// random one otherwise.
+func correlationID(r *http.Request) string {
+	if v := r.Header.Get(api.HeaderCorrelationID); validCorrelationID(v) {
+		return v
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func validCorrelationID(v string) bool {
+	if len(v) == 0 || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Installs what signerd's tests need on a Debian machine: Debian packages
+# through apt-get (only when one is missing) and Go tools pinned to a
+# version, built once into TOOLS_DIR outside the repository.
+#
+# Usage: test/install-deps.sh TOOLS_DIR
+set -euo pipefail
+
+tools_dir=${1:?usage: $0 TOOLS_DIR}
+mkdir -p "$tools_dir/bin"
+
+# Debian packages the tests use, by the binary that proves each present.
+declare -A packages=(
+	[util-linux]=unshare
+	[systemd]=systemd-socket-activate
+)
+
+missing=()
+for pkg in "${!packages[@]}"; do
+	if ! command -v "${packages[$pkg]}" >/dev/null 2>&1; then
+		missing+=("$pkg")
+	fi
+done
+
+if ((${#missing[@]} > 0)); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: missing Debian packages: ${missing[*]}; run as root or install them" >&2
+		exit 1
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Go tools, pinned. cosign takes about five minutes to build the first time.
+install_go_tool() {
+	local name=$1 module=$2 version=$3
+	local stamp="$tools_dir/bin/.$name.version"
+	if [[ -x "$tools_dir/bin/$name" && -f "$stamp" && $(cat "$stamp") == "$version" ]]; then
+		return
+	fi
+	echo "install-deps: building $name $version (once)"
+	GOBIN="$tools_dir/bin" GOFLAGS=-buildvcs=false go install "$module@$version"
+	echo "$version" >"$stamp"
+}
+
+install_go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
