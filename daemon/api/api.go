@@ -46,6 +46,25 @@ type SignRequest struct {
 	Subjects      []Subject       `json:"subjects"`
 	PredicateType string          `json:"predicateType"`
 	Predicate     json.RawMessage `json:"predicate"`
+
+	// Scanner describes the tool that produced the predicate, as the
+	// caller declares it. Policies that check scanner versions or release
+	// signatures require it; the daemon never trusts it without such a
+	// check.
+	Scanner *Scanner `json:"scanner,omitempty"`
+}
+
+// Scanner is the caller's declaration of the tool that made the predicate.
+type Scanner struct {
+	// Name is the scanner's name, for example "trivy".
+	Name string `json:"name,omitempty"`
+
+	// Version is the scanner's semantic version, for example "0.58.1".
+	Version string `json:"version,omitempty"`
+
+	// Image is the scanner's container image by digest,
+	// REGISTRY/REPOSITORY@sha256:HEX.
+	Image string `json:"image,omitempty"`
 }
 
 // SignResponse is the body of a successful POST /v1/sign/dsse.
