@@ -160,8 +160,11 @@ type Problem struct {
 
 func (p Problem) String() string {
 	loc := p.File
-	if p.Line > 0 {
+	switch {
+	case p.Line > 0 && p.Column > 0:
 		loc = fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+	case p.Line > 0:
+		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
 	}
 	if p.Path != "" {
 		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Message)
