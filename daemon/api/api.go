@@ -40,8 +40,8 @@ type Subject struct {
 }
 
 // SignRequest is the body of POST /v1/sign/dsse. The daemon builds the
-// in-toto Statement from it; callers never send a Statement of their own, so
-// they cannot smuggle fields the daemon would sign without checking.
+// in-toto Statement from it. Callers never send a Statement of their own,
+// so no field reaches the signature without validation.
 type SignRequest struct {
 	Subjects      []Subject       `json:"subjects"`
 	PredicateType string          `json:"predicateType"`
@@ -98,7 +98,7 @@ type KeyResponse struct {
 	URI string `json:"uri"`
 }
 
-// Caller is the caller of a request as the daemon sees it.
+// Caller is the kernel-recorded identity of a request's caller.
 type Caller struct {
 	PID    int32    `json:"pid"`
 	UID    uint32   `json:"uid"`
@@ -129,7 +129,7 @@ type WhoAmIResponse struct {
 	// Tenant is the tenant the caller maps to, empty when none matched.
 	Tenant string `json:"tenant,omitempty"`
 
-	// Reason says why no tenant matched, empty when one did.
+	// Reason explains why no tenant matched. It is empty when one did.
 	Reason string `json:"reason,omitempty"`
 
 	// PredicateTypes lists what the tenant may sign.

@@ -23,7 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DefaultPath is where the daemon looks for its config.
+// DefaultPath is the config file the daemon reads without --config.
 const DefaultPath = "/etc/signerd/signerd.yaml"
 
 // MaxSocketPath is the longest socket path Linux accepts: sun_path holds
