@@ -43,3 +43,8 @@ test: test-deps build vet
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: bench
+# Runs every benchmark in one go and rewrites docs/benchmarks.md.
+bench: test-deps
+	$(GO) run ./test/bench -out docs/benchmarks.md

@@ -193,3 +193,7 @@ func decodeError(resp *http.Response, data []byte) error {
 		CorrelationID: resp.Header.Get(api.HeaderCorrelationID),
 	}
 }
+
+// HTTPClientOf returns the HTTP client c uses, for callers that tune its
+// transport (the load generator raises its connection limits).
+func HTTPClientOf(c *Client) *http.Client { return c.http }

@@ -44,6 +44,7 @@ func commands() []command {
 		{"key", "print the daemon's public key in PEM form", cmdKey},
 		{"whoami", "print the caller as the daemon sees it", cmdWhoAmI},
 		{"health", "print the daemon's health", cmdHealth},
+		{"bench", "measure signing throughput and latency over the socket", cmdBench},
 	}
 }
 

@@ -1,0 +1,62 @@
+// Command bench runs signerd's benchmarks in one go on one machine and
+// writes docs/benchmarks.md: the raw signing rate of each key backend, the
+// daemon end to end over its socket, the cost of running the cosign CLI
+// once per artifact, memory, and start-up time. Every number in the page
+// comes from the run that wrote it.
+//
+// Usage (from the repository root; make bench does this):
+//
+//	go run ./test/bench -out docs/benchmarks.md
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+func main() {
+	out := flag.String("out", "docs/benchmarks.md", "markdown `file` to write")
+	duration := flag.Duration("duration", 8*time.Second, "how long each load run lasts")
+	cosignRuns := flag.Int("cosign-runs", 10, "how many times to run cosign attest-blob")
+	flag.Parse()
+
+	log.SetFlags(0)
+	log.SetPrefix("bench: ")
+
+	root, err := os.Getwd()
+	if err != nil {
+		log.Fatal(err)
+	}
+	work, err := os.MkdirTemp("/tmp", "sdbench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+
+	r := &run{root: root, work: work, duration: *duration, cores: runtime.NumCPU()}
+	r.machine = describeMachine()
+	r.started = time.Now().UTC()
+
+	if err := r.buildBinaries(); err != nil {
+		log.Fatal(err)
+	}
+	r.measureRawSigning()
+	r.measureDaemon()
+	r.measureCosign(*cosignRuns)
+	r.measureGoBenchmarks()
+
+	page := r.render()
+	path := *out
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("wrote %s\n", *out)
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+func (r *run) rawRate(backend string) float64 {
+	for _, x := range r.raw {
+		if x.Backend == backend {
+			return x.PerSec
+		}
+	}
+	return 0
+}
+
+func (r *run) scenario(name string) *scenarioResult {
+	for i := range r.scenarios {
+		if r.scenarios[i].Name == name && r.scenarios[i].Err == "" {
+			return &r.scenarios[i]
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func (r *run) render() string {
+	var b strings.Builder
+	m := r.machine
+	fmt.Fprintf(&b, "# Benchmarks\n\n")
+	fmt.Fprintf(&b, "Written by `make bench` (`go run ./test/bench`) on %s, in one run on one machine. Do not edit by hand: run `make bench` again.\n\n",
+		r.started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "| Machine | |\n|---|---|\n| CPU | %s |\n| Cores | %d |\n| Memory | %s |\n| Kernel | %s |\n| Go | %s |\n\n",
+		m.CPU, m.Cores, m.Memory, m.Kernel, m.Go)
+	fmt.Fprintf(&b, "The load generator (`signerctl bench`) runs on the same cores as the daemon, so end-to-end numbers include its cost. Each load run lasts %s.\n\n", r.duration)
+
+	r.renderTargets(&b)
+	r.renderRaw(&b)
+	r.renderScenarios(&b)
+	r.renderCosign(&b)
+
+	if r.goBench != "" {
+		fmt.Fprintf(&b, "## Hot-path Go benchmarks\n\n`go test -run '^$' -bench . -benchmem` over %s:\n\n```\n%s\n```\n\n",
+			strings.Join(goBenchPackages, ", "), r.goBench)
+	}
+	if len(r.notes) > 0 {
+		fmt.Fprintf(&b, "## Notes from this run\n\n")
+		for _, n := range r.notes {
+			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(n, "\n", " "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (r *run) renderTargets(b *strings.Builder) {
+	fmt.Fprintf(b, "## Targets\n\n| Target | Measured | Result |\n|---|---|---|\n")
+	raw := r.rawRate("file, " + "ecdsa-p256-sha256")
+
+	if s := r.scenario("no extensions"); s != nil && raw > 0 {
+		ratio := s.Best / raw
+		fmt.Fprintf(b, "| File key, ECDSA P-256, no extensions: best throughput >= 50%% of the raw signing rate | %.0f/s of %.0f/s = %.0f%% | %s |\n",
+			s.Best, raw, 100*ratio, verdict(ratio >= 0.5))
+	}
+	if s := r.scenario("three shipped extensions"); s != nil && raw > 0 {
+		ratio := s.Best / raw
+		fmt.Fprintf(b, "| With the three shipped extensions: >= 35%% of the raw rate | %.0f/s of %.0f/s = %.0f%% | %s |\n",
+			s.Best, raw, 100*ratio, verdict(ratio >= 0.35))
+	}
+	if s := r.scenario("no extensions"); s != nil && s.HalfLoad != nil {
+		h := s.HalfLoad.Result
+		fmt.Fprintf(b, "| p99 at half the best throughput <= 5 x p50 (no extensions) | p99 %.2f ms, p50 %.2f ms = %.1f x | %s |\n",
+			h.P99MS, h.P50MS, h.P99MS/h.P50MS, verdict(h.P99MS <= 5*h.P50MS))
+	}
+	if s := r.scenario("no extensions"); s != nil && r.cosign != nil {
+		cpu := bestCPUPerReq(s)
+		if cpu > 0 {
+			ratio := float64(r.cosign.CPUPerSig) / float64(cpu)
+			fmt.Fprintf(b, "| CPU per signature >= 1,000 x cheaper than cosign per artifact | %s vs %s = %.0f x | %s |\n",
+				fmtMicros(cpu), ms(r.cosign.CPUPerSig), ratio, verdict(ratio >= 1000))
+		}
+	}
+	if s := r.scenario("three shipped extensions"); s != nil {
+		fmt.Fprintf(b, "| Resident memory under load <= 100 MiB with the three extensions | %s | %s |\n",
+			mib(s.LoadRSSKiB), verdict(s.LoadRSSKiB <= 100*1024))
+	}
+	b.WriteString("\n")
+}
+
+// bestCPUPerReq returns the daemon's CPU time per request at its highest
+// throughput, where fixed costs are spread thinnest.
+func bestCPUPerReq(s *scenarioResult) time.Duration {
+	var best loadPoint
+	for _, p := range s.Points {
+		if p.Result.ThroughputRPS >= best.Result.ThroughputRPS {
+			best = p
+		}
+	}
+	return best.CPUPerReq
+}
+
+func fmtMicros(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
+
+func (r *run) renderRaw(b *strings.Builder) {
+	fmt.Fprintf(b, "## The limit: raw signing in process\n\n%d goroutines sign 1 KiB messages directly through the backend, with no daemon.\n\n| Backend | Signatures/s |\n|---|---|\n", r.cores)
+	for _, x := range r.raw {
+		fmt.Fprintf(b, "| %s | %.0f |\n", x.Backend, x.PerSec)
+	}
+	b.WriteString("\n")
+}
+
+func (r *run) renderScenarios(b *strings.Builder) {
+	fmt.Fprintf(b, "## The daemon end to end over the socket\n\n")
+	fmt.Fprintf(b, "| Scenario | Concurrency | Requests/s | p50 | p90 | p99 | max | Errors | Daemon CPU per request |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.scenarios {
+		if s.Err != "" {
+			fmt.Fprintf(b, "| %s | | | | | | | failed: %s | |\n", s.Name, firstLine(s.Err))
+			continue
+		}
+		for _, p := range s.Points {
+			o := p.Result
+			fmt.Fprintf(b, "| %s | %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %d | %s |\n",
+				s.Name, p.Concurrency, o.ThroughputRPS, o.P50MS, o.P90MS, o.P99MS, o.MaxMS, o.Errors, fmtMicros(p.CPUPerReq))
+		}
+		if h := s.HalfLoad; h != nil {
+			o := h.Result
+			fmt.Fprintf(b, "| %s, paced at %.0f/s | %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %d | |\n",
+				s.Name, h.Rate, h.Concurrency, o.ThroughputRPS, o.P50MS, o.P90MS, o.P99MS, o.MaxMS, o.Errors)
+		}
+	}
+	fmt.Fprintf(b, "\n### Memory and start-up\n\n| Scenario | RSS idle | Peak RSS under load | Start to READY=1 (warm) |\n|---|---|---|---|\n")
+	for _, s := range r.scenarios {
+		if s.Err != "" {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", s.Name, mib(s.IdleRSSKiB), mib(s.LoadRSSKiB), ms(s.ReadyTime))
+	}
+	b.WriteString("\n")
+}
+
+func (r *run) renderCosign(b *strings.Builder) {
+	if r.cosign == nil {
+		return
+	}
+	c := r.cosign
+	fmt.Fprintf(b, "## What users would otherwise run\n\n")
+	fmt.Fprintf(b, "`cosign attest-blob --key cosign.key --tlog-upload=false --use-signing-config=false` (cosign %s), once per artifact, %d runs; CPU time and peak memory from the kernel's rusage.\n\n", c.Version, c.Runs)
+	fmt.Fprintf(b, "| Per signature | cosign CLI | signerd (no extensions, best load) |\n|---|---|---|\n")
+	var daemonCPU time.Duration
+	if s := r.scenario("no extensions"); s != nil {
+		daemonCPU = bestCPUPerReq(s)
+	}
+	fmt.Fprintf(b, "| CPU time | %s | %s |\n", ms(c.CPUPerSig), fmtMicros(daemonCPU))
+	fmt.Fprintf(b, "| Wall time | %s | |\n", ms(c.WallPer))
+	fmt.Fprintf(b, "| Peak memory | %s | |\n\n", mib(c.MaxRSSKiB))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.ReplaceAll(line, "|", "/")
+}

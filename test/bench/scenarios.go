@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"time"
+)
+
+// scenario is one daemon configuration measured end to end.
+type scenario struct {
+	name string
+
+	// tenants is the config's tenants section; %d is the benchmark's uid.
+	tenants string
+
+	// clientArgs are extra signerctl bench flags.
+	clientArgs []string
+}
+
+// loadPoint is one load run against one scenario.
+type loadPoint struct {
+	Concurrency int
+	Rate        float64
+	Result      benchOutput
+	CPUPerReq   time.Duration
+}
+
+type scenarioResult struct {
+	Name       string
+	Points     []loadPoint
+	Best       float64
+	HalfLoad   *loadPoint
+	IdleRSSKiB int64
+	LoadRSSKiB int64
+	ReadyTime  time.Duration
+	Err        string
+}
+
+const plainTenants = `tenants:
+  - name: bench
+    predicate_types: ["*"]
+    callers:
+      - uid: %d
+`
+
+func (r *run) scenarioList() []scenario {
+	return []scenario{
+		{name: "no extensions", tenants: plainTenants},
+	}
+}
+
+func (r *run) measureDaemon() {
+	for _, sc := range r.scenarioList() {
+		res := r.measureScenario(sc)
+		if res.Err != "" {
+			r.notef("scenario %q: %s", sc.name, res.Err)
+		}
+		r.scenarios = append(r.scenarios, res)
+	}
+}
+
+func (r *run) measureScenario(sc scenario) scenarioResult {
+	res := scenarioResult{Name: sc.name}
+	d, ready, err := r.startDaemon(slug(sc.name), fmt.Sprintf(sc.tenants, uid()))
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	defer d.stop()
+
+	// Measure start-up once more with a warm state directory, as after a
+	// restart: keys exist and compile caches are filled.
+	d.stop()
+	d, ready, err = r.startDaemon(slug(sc.name), fmt.Sprintf(sc.tenants, uid()))
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	res.ReadyTime = ready
+
+	time.Sleep(500 * time.Millisecond)
+	if st, err := readProcStats(d.cmd.Process.Pid); err == nil {
+		res.IdleRSSKiB = st.rssKiB
+	}
+
+	for _, c := range []int{1, 2 * r.cores, 8 * r.cores} {
+		before, _ := readProcStats(d.cmd.Process.Pid)
+		out, err := r.loadRun(d, c, 0, sc.clientArgs...)
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		after, _ := readProcStats(d.cmd.Process.Pid)
+		p := loadPoint{Concurrency: c, Result: out}
+		if out.Requests > 0 {
+			p.CPUPerReq = (after.cpu - before.cpu) / time.Duration(out.Requests)
+		}
+		res.Points = append(res.Points, p)
+		res.Best = max(res.Best, out.ThroughputRPS)
+		log.Printf("%s, concurrency %d: %.0f/s p50 %.2f ms p99 %.2f ms", sc.name, c, out.ThroughputRPS, out.P50MS, out.P99MS)
+	}
+	if st, err := readProcStats(d.cmd.Process.Pid); err == nil {
+		res.LoadRSSKiB = st.hwmKiB
+	}
+
+	half := res.Best / 2
+	out, err := r.loadRun(d, 2*r.cores, half, sc.clientArgs...)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	res.HalfLoad = &loadPoint{Concurrency: 2 * r.cores, Rate: half, Result: out}
+	return res
+}
