@@ -3,19 +3,19 @@ package statement
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"sort"
+	"slices"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/signerd/signerd/daemon/api"
 )
 
 // canonicalPredicate checks that raw is one JSON object and returns it
-// re-encoded with sorted keys, no insignificant whitespace, and numbers
-// kept as written. Duplicate keys are rejected because two parsers may pick
-// different values for them, and what is signed must read one way only.
+// re-encoded with sorted keys, no insignificant whitespace, strings in one
+// escaping, and numbers kept as written. Duplicate keys are rejected
+// because two parsers may pick different values for them, and what is
+// signed must read one way only.
 func canonicalPredicate(raw json.RawMessage) (json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
@@ -26,24 +26,12 @@ func canonicalPredicate(raw json.RawMessage) (json.RawMessage, error) {
 		return nil, api.FieldErrorf(api.CodeInvalidRequest, "predicate",
 			"predicate is a JSON %s, not an object; wrap the document in an object", jsonKind(trimmed[0]))
 	}
-	if !utf8.Valid(trimmed) {
-		return nil, api.FieldErrorf(api.CodeInvalidRequest, "predicate",
-			"predicate is not valid UTF-8")
-	}
 
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.UseNumber()
-
-	var out bytes.Buffer
-	out.Grow(len(trimmed))
-	if err := copyValue(dec, &out, 0); err != nil {
+	out, err := Canonicalize(trimmed)
+	if err != nil {
 		return nil, api.FieldErrorf(api.CodeInvalidRequest, "predicate", "predicate: %v", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, api.FieldErrorf(api.CodeInvalidRequest, "predicate",
-			"predicate has data after its closing brace")
-	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 func jsonKind(first byte) string {
@@ -59,118 +47,386 @@ func jsonKind(first byte) string {
 	}
 }
 
+// Canonicalize parses one JSON value and returns its canonical encoding
+// (see canonicalPredicate). It rejects what RFC 8259 rejects, invalid
+// UTF-8, duplicate object keys, nesting deeper than MaxPredicateDepth, and
+// data after the value.
+func Canonicalize(in []byte) ([]byte, error) {
+	p := parser{in: in, out: make([]byte, 0, len(in))}
+	p.skipSpace()
+	if err := p.value(0); err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.in) {
+		return nil, p.errorf("data after the end of the JSON value")
+	}
+	return p.out, nil
+}
+
+// parser is a one-pass JSON parser that writes the canonical form as it
+// goes. Objects are the exception: their members are encoded into a
+// scratch area, sorted, then copied.
+type parser struct {
+	in  []byte
+	pos int
+	out []byte
+}
+
 var errTooDeep = fmt.Errorf("nesting exceeds the maximum depth of %d", MaxPredicateDepth)
 
-// copyValue reads one JSON value from dec and writes its canonical form.
-func copyValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
+func (p *parser) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at byte %d: %s", p.pos, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.in) {
+		switch p.in[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) error {
 	if depth > MaxPredicateDepth {
 		return errTooDeep
 	}
-
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+	if p.pos >= len(p.in) {
+		return p.errorf("unexpected end of input")
 	}
 
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return copyObject(dec, out, depth)
-		case '[':
-			return copyArray(dec, out, depth)
-		default:
-			return fmt.Errorf("unexpected %q", t)
-		}
-	case string:
-		writeString(out, t)
-	case json.Number:
-		out.WriteString(t.String())
-	case bool:
-		if t {
-			out.WriteString("true")
-		} else {
-			out.WriteString("false")
-		}
-	case nil:
-		out.WriteString("null")
-	}
-	return nil
-}
-
-type member struct {
-	key   string
-	value []byte
-}
-
-func copyObject(dec *json.Decoder, out *bytes.Buffer, depth int) error {
-	var members []member
-	seen := make(map[string]struct{})
-
-	for dec.More() {
-		tok, err := dec.Token()
+	switch c := p.in[p.pos]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		s, err := p.str()
 		if err != nil {
 			return err
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return errors.New("object key is not a string")
-		}
-		if _, dup := seen[key]; dup {
-			return fmt.Errorf("duplicate object key %q", key)
-		}
-		seen[key] = struct{}{}
+		p.out = appendString(p.out, s)
+		return nil
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	default:
+		return p.errorf("unexpected character %q", c)
+	}
+}
 
-		var value bytes.Buffer
-		if err := copyValue(dec, &value, depth+1); err != nil {
+func (p *parser) literal(lit string) error {
+	if !bytes.HasPrefix(p.in[p.pos:], []byte(lit)) {
+		return p.errorf("invalid literal; expected %s", lit)
+	}
+	p.pos += len(lit)
+	p.out = append(p.out, lit...)
+	return nil
+}
+
+// number validates the RFC 8259 number grammar and copies the literal.
+func (p *parser) number() error {
+	start := p.pos
+	if p.peek() == '-' {
+		p.pos++
+	}
+
+	switch c := p.peek(); {
+	case c == '0':
+		p.pos++
+	case c >= '1' && c <= '9':
+		p.digits()
+	default:
+		return p.errorf("invalid number")
+	}
+
+	if p.peek() == '.' {
+		p.pos++
+		if !isDigit(p.peek()) {
+			return p.errorf("invalid number: no digits after the decimal point")
+		}
+		p.digits()
+	}
+
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.pos++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.pos++
+		}
+		if !isDigit(p.peek()) {
+			return p.errorf("invalid number: no digits in the exponent")
+		}
+		p.digits()
+	}
+
+	p.out = append(p.out, p.in[start:p.pos]...)
+	return nil
+}
+
+func (p *parser) digits() {
+	for isDigit(p.peek()) {
+		p.pos++
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// peek returns the next byte, or 0 at the end of input.
+func (p *parser) peek() byte {
+	if p.pos < len(p.in) {
+		return p.in[p.pos]
+	}
+	return 0
+}
+
+// str parses a string and returns its decoded value. The common case, a
+// string without escapes, returns a view of the input with no copy.
+func (p *parser) str() ([]byte, error) {
+	p.pos++ // the opening quote
+	start := p.pos
+
+	for p.pos < len(p.in) {
+		c := p.in[p.pos]
+		switch {
+		case c == '"':
+			s := p.in[start:p.pos]
+			p.pos++
+			if !utf8.Valid(s) {
+				return nil, p.errorf("string is not valid UTF-8")
+			}
+			return s, nil
+		case c == '\\':
+			return p.escapedStr(start)
+		case c < 0x20:
+			return nil, p.errorf("control character 0x%02x in string", c)
+		}
+		p.pos++
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+// escapedStr decodes a string that contains escapes, starting over at start.
+func (p *parser) escapedStr(start int) ([]byte, error) {
+	var b bytes.Buffer
+	b.Write(p.in[start:p.pos])
+
+	for p.pos < len(p.in) {
+		c := p.in[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			s := b.Bytes()
+			if !utf8.Valid(s) {
+				return nil, p.errorf("string is not valid UTF-8")
+			}
+			return s, nil
+		case c < 0x20:
+			return nil, p.errorf("control character 0x%02x in string", c)
+		case c != '\\':
+			b.WriteByte(c)
+			p.pos++
+			continue
+		}
+
+		p.pos++ // the backslash
+		esc := p.peek()
+		p.pos++
+		switch esc {
+		case '"', '\\', '/':
+			b.WriteByte(esc)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, err := p.unicodeEscape()
+			if err != nil {
+				return nil, err
+			}
+			b.WriteRune(r)
+		default:
+			return nil, p.errorf("invalid escape \\%c", esc)
+		}
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+// unicodeEscape decodes the hex digits after \u, joining a surrogate pair
+// into one rune. A lone surrogate becomes U+FFFD, as in encoding/json.
+func (p *parser) unicodeEscape() (rune, error) {
+	r, ok := p.hex4()
+	if !ok {
+		return 0, p.errorf("invalid \\u escape")
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, nil
+	}
+	if bytes.HasPrefix(p.in[p.pos:], []byte(`\u`)) {
+		save := p.pos
+		p.pos += 2
+		if r2, ok := p.hex4(); ok {
+			if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+				return dec, nil
+			}
+		}
+		p.pos = save
+	}
+	return utf8.RuneError, nil
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.in[p.pos : p.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			r |= rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+func (p *parser) array(depth int) error {
+	p.pos++ // [
+	p.out = append(p.out, '[')
+	p.skipSpace()
+	if p.peek() == ']' {
+		p.pos++
+		p.out = append(p.out, ']')
+		return nil
+	}
+
+	for {
+		if err := p.value(depth + 1); err != nil {
 			return err
 		}
-		members = append(members, member{key: key, value: value.Bytes()})
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.pos++
+			p.out = append(p.out, ',')
+			p.skipSpace()
+		case ']':
+			p.pos++
+			p.out = append(p.out, ']')
+			return nil
+		default:
+			return p.errorf("expected ',' or ']' in array")
+		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return err
+}
+
+// member is one encoded object member: its decoded key and the span of
+// its canonical value in the parser's output.
+type member struct {
+	key        []byte
+	start, end int
+}
+
+func (p *parser) object(depth int) error {
+	p.pos++ // {
+	p.skipSpace()
+	if p.peek() == '}' {
+		p.pos++
+		p.out = append(p.out, "{}"...)
+		return nil
 	}
 
-	sort.Slice(members, func(i, j int) bool { return members[i].key < members[j].key })
+	// Values are encoded at the end of p.out, then reordered by key.
+	base := len(p.out)
+	var members []member
+	for {
+		if p.peek() != '"' {
+			return p.errorf("expected a string key in object")
+		}
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.peek() != ':' {
+			return p.errorf("expected ':' after object key")
+		}
+		p.pos++
+		p.skipSpace()
 
-	out.WriteByte('{')
+		start := len(p.out)
+		if err := p.value(depth + 1); err != nil {
+			return err
+		}
+		members = append(members, member{key: key, start: start, end: len(p.out)})
+
+		p.skipSpace()
+		if p.peek() == ',' {
+			p.pos++
+			p.skipSpace()
+			continue
+		}
+		if p.peek() == '}' {
+			p.pos++
+			break
+		}
+		return p.errorf("expected ',' or '}' in object")
+	}
+
+	slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(members); i++ {
+		if bytes.Equal(members[i].key, members[i-1].key) {
+			return fmt.Errorf("duplicate object key %q", members[i].key)
+		}
+	}
+
+	values := append([]byte(nil), p.out[base:]...)
+	p.out = append(p.out[:base], '{')
 	for i, m := range members {
 		if i > 0 {
-			out.WriteByte(',')
+			p.out = append(p.out, ',')
 		}
-		writeString(out, m.key)
-		out.WriteByte(':')
-		out.Write(m.value)
+		p.out = appendString(p.out, m.key)
+		p.out = append(p.out, ':')
+		p.out = append(p.out, values[m.start-base:m.end-base]...)
 	}
-	out.WriteByte('}')
+	p.out = append(p.out, '}')
 	return nil
 }
 
-func copyArray(dec *json.Decoder, out *bytes.Buffer, depth int) error {
-	out.WriteByte('[')
-	for i := 0; dec.More(); i++ {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		if err := copyValue(dec, out, depth+1); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing bracket
-		return err
-	}
-	out.WriteByte(']')
-	return nil
+// writeString appends s to out as a JSON string (see appendString).
+func writeString(out *bytes.Buffer, s string) {
+	out.Write(appendString(nil, s))
 }
 
-// writeString writes s as a JSON string. It escapes what JSON requires
+// appendString appends s as a JSON string. It escapes what JSON requires
 // plus U+2028 and U+2029, and leaves "<", ">" and "&" as written, unlike
 // encoding/json's default. Invalid UTF-8 becomes U+FFFD, as in
-// encoding/json, although Validate rejects such input before this runs.
-func writeString(out *bytes.Buffer, s string) {
+// encoding/json, although the parser rejects such input before this runs.
+func appendString[T string | []byte](out []byte, s T) []byte {
 	const hexDigits = "0123456789abcdef"
 
-	out.WriteByte('"')
+	out = append(out, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -179,45 +435,45 @@ func writeString(out *bytes.Buffer, s string) {
 				i++
 				continue
 			}
-			out.WriteString(s[start:i])
+			out = append(out, s[start:i]...)
 			switch c {
 			case '"', '\\':
-				out.WriteByte('\\')
-				out.WriteByte(c)
+				out = append(out, '\\', c)
 			case '\n':
-				out.WriteString(`\n`)
+				out = append(out, `\n`...)
 			case '\r':
-				out.WriteString(`\r`)
+				out = append(out, `\r`...)
 			case '\t':
-				out.WriteString(`\t`)
+				out = append(out, `\t`...)
 			default:
-				out.WriteString(`\u00`)
-				out.WriteByte(hexDigits[c>>4])
-				out.WriteByte(hexDigits[c&0xf])
+				out = append(out, `\u00`...)
+				out = append(out, hexDigits[c>>4], hexDigits[c&0xf])
 			}
 			i++
 			start = i
 			continue
 		}
 
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most four bytes make a rune; converting only those keeps the
+		// conversion on the stack.
+		r, size := utf8.DecodeRune([]byte(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
-			out.WriteString(s[start:i])
-			out.WriteString(`\ufffd`)
+			out = append(out, s[start:i]...)
+			out = append(out, `\ufffd`...)
 			i += size
 			start = i
 			continue
 		}
 		if r == '\u2028' || r == '\u2029' {
-			out.WriteString(s[start:i])
-			out.WriteString(`\u202`)
-			out.WriteByte(hexDigits[r&0xf])
+			out = append(out, s[start:i]...)
+			out = append(out, `\u202`...)
+			out = append(out, hexDigits[r&0xf])
 			i += size
 			start = i
 			continue
 		}
 		i += size
 	}
-	out.WriteString(s[start:])
-	out.WriteByte('"')
+	out = append(out, s[start:]...)
+	return append(out, '"')
 }
