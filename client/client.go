@@ -111,6 +111,35 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest, opts ...CallOpt
 	return &resp, nil
 }
 
+// SignEncoded sends an already encoded sign request and returns the raw
+// response body. It exists for load generators, which reuse one body and
+// must not spend their CPU on decoding what they do not read.
+func (c *Client) SignEncoded(ctx context.Context, body []byte, opts ...CallOption) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+api.Host+api.PathSignDSSE, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", api.MediaTypeJSON)
+	for _, o := range opts {
+		o(req)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, decodeError(resp, data)
+	}
+	return data, nil
+}
+
 // Key returns the daemon's public key.
 func (c *Client) Key(ctx context.Context) (*api.KeyResponse, error) {
 	var resp api.KeyResponse

@@ -134,10 +134,14 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 			defer wg.Done()
 			r := &results[w]
 			r.errors = map[string]int{}
-			req := &api.SignRequest{
+			body, err := json.Marshal(&api.SignRequest{
 				PredicateType: o.predicateType,
 				Predicate:     o.predicate,
 				Subjects:      []api.Subject{{Name: fmt.Sprintf("bench-%d", w), Digest: map[string]string{"sha256": randomDigest()}}},
+			})
+			if err != nil {
+				r.errors["encode"]++
+				return
 			}
 			next := time.Now()
 			for ctx.Err() == nil {
@@ -153,7 +157,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 				}
 
 				t0 := time.Now()
-				_, err := c.Sign(ctx, req)
+				_, err := c.SignEncoded(ctx, body)
 				elapsed := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
