@@ -45,6 +45,9 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 
 	Tenants []Tenant `yaml:"tenants"`
+
+	// Guard is the kernel-side connect guard.
+	Guard GuardConfig `yaml:"guard"`
 }
 
 // SocketConfig describes a Unix socket the daemon binds when systemd does
@@ -258,7 +261,8 @@ func Default() *Config {
 			Algorithm: "ecdsa-p256",
 			Create:    true,
 		},
-		Log: LogConfig{Format: "text", Level: "info"},
+		Log:   LogConfig{Format: "text", Level: "info"},
+		Guard: DefaultGuard(),
 	}
 }
 

@@ -107,6 +107,7 @@ func (v *validator) check(c *Config) {
 	v.checkKey(&c.Key)
 	v.checkLog(&c.Log)
 	v.checkTenants(c.Tenants)
+	v.checkGuard(&c.Guard)
 }
 
 func (v *validator) checkSocket(path string, s *SocketConfig) {

@@ -29,6 +29,10 @@ const (
 	KeyHint        = "key_hint"
 	Socket         = "socket"
 	Config         = "config"
+
+	// Connect guard fields.
+	GuardCgroup = "guard_cgroup"
+	GuardPinDir = "guard_pin_dir"
 )
 
 // Outcomes of a request.
