@@ -154,7 +154,6 @@ func readPolicy(pinDir string, st *Status) error {
 	return nil
 }
 
-
 // Remove detaches the guard pinned in pinDir and removes its pins and the
 // directory. It succeeds when nothing is pinned.
 func Remove(pinDir string) error {
