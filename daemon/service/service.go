@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/guard"
 	"github.com/signerd/signerd/daemon/listener"
 	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/pipeline"
@@ -64,6 +65,18 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// The guard protects the address clients dial, which for an activated
+	// socket is the path in the socket unit.
+	g, err := guard.Start(cfg.Guard, l.Addr().String(), log)
+	if err != nil {
+		l.Close()
+		st.Close()
+		return err
+	}
+	if g != nil {
+		defer g.Close() // the pinned guard stays in force after exit
+	}
+
 	srv := server.New(st, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
@@ -86,7 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 			return shutdown(srv, log)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(ctx, srv, opts, log)
+				reload(ctx, srv, g, opts, log)
 				continue
 			}
 			log.Info("signal received, stopping", slog.String("signal", sig.String()))
@@ -128,7 +141,7 @@ func openCallerSocket(cfg *config.Config, log *slog.Logger) (*net.UnixListener, 
 	return l, nil
 }
 
-func reload(ctx context.Context, srv *server.Server, opts Options, log *slog.Logger) {
+func reload(ctx context.Context, srv *server.Server, g *guard.Guard, opts Options, log *slog.Logger) {
 	log.Info("reloading config", slog.String(logkey.Config, opts.ConfigName))
 	notify(log, daemon.SdNotifyReloading)
 	defer notify(log, daemon.SdNotifyReady)
@@ -148,6 +161,7 @@ func reload(ctx context.Context, srv *server.Server, opts Options, log *slog.Log
 		return
 	}
 	prev := srv.SetState(st)
+	reloadGuard(g, old.Config.Guard, cfg.Guard, log)
 
 	// Requests that loaded the previous state may still be signing with
 	// its key; close it once they have had time to finish.

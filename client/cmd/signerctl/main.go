@@ -45,6 +45,7 @@ func commands() []command {
 		{"whoami", "print the caller as the daemon sees it", cmdWhoAmI},
 		{"health", "print the daemon's health", cmdHealth},
 		{"bench", "measure signing throughput and latency over the socket", cmdBench},
+		{"guard", "show or remove the kernel connect guard (status, remove; as root)", cmdGuard},
 	}
 }
 
