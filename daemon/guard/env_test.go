@@ -213,7 +213,7 @@ func connectAs(t testing.TB, cgroup string, uid uint32, path string, sendSign bo
 
 func (r clientResult) String() string {
 	if r.Status != 0 {
-		return fmt.Sprintf("%s, %d %s", r.Connect, r.Status, r.Code)
+		return strings.TrimSpace(fmt.Sprintf("%s, %d %s", r.Connect, r.Status, r.Code))
 	}
 	return r.Connect
 }

@@ -71,11 +71,7 @@ func signOver(conn net.Conn) (int, string) {
 		Error struct {
 			Code string `json:"code"`
 		} `json:"error"`
-		Code string `json:"code"`
 	}
-	json.Unmarshal(data, &e)
-	if e.Error.Code != "" {
-		return resp.StatusCode, e.Error.Code
-	}
-	return resp.StatusCode, e.Code
+	json.Unmarshal(data, &e) // a success body has no error code
+	return resp.StatusCode, e.Error.Code
 }

@@ -1,0 +1,287 @@
+package guard
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/signerd/signerd/test/testenv"
+)
+
+// activatedDaemon is a signerd process that received its socket the way
+// systemd passes it.
+type activatedDaemon struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mu     sync.Mutex
+	log    bytes.Buffer
+}
+
+func (d *activatedDaemon) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.Write(p)
+}
+
+func (d *activatedDaemon) Log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// startActivated runs signerd with socket as fd 3 named "signerd". A shell
+// sets LISTEN_PID to its own pid and then execs signerd, which keeps it.
+func startActivated(t *testing.T, socket *os.File, configPath string) *activatedDaemon {
+	t.Helper()
+	bin := filepath.Join(testenv.Binaries(t), "signerd")
+	d := &activatedDaemon{exited: make(chan struct{})}
+	d.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=signerd exec "$0" --config "$1"`, bin, configPath)
+	d.cmd.ExtraFiles = []*os.File{socket}
+	d.cmd.Stdout = d
+	d.cmd.Stderr = d
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start signerd: %v", err)
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		d.stop(t)
+		if t.Failed() {
+			t.Logf("signerd log:\n%s", d.Log())
+		}
+	})
+	d.waitLog(t, "signerd started")
+	return d
+}
+
+// waitLog waits until the daemon's log contains s.
+func (d *activatedDaemon) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(d.Log(), s) {
+		select {
+		case <-d.exited:
+			t.Fatalf("signerd exited before logging %q: %v\n%s", s, d.cmd.ProcessState, d.Log())
+		case <-deadline:
+			t.Fatalf("signerd did not log %q within 30s\n%s", s, d.Log())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (d *activatedDaemon) stop(t *testing.T) {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// daemonConfig returns a config whose only tenant is uidAllowed and whose
+// guard allows guardUIDs and guardCgroups.
+func daemonConfig(dir, socket string, cg testCgroups, pinDir string, guardUIDs []uint32, guardCgroups []string) string {
+	quoted := make([]string, len(guardCgroups))
+	for i, c := range guardCgroups {
+		quoted[i] = fmt.Sprintf("%q", c)
+	}
+	uids := make([]string, len(guardUIDs))
+	for i, u := range guardUIDs {
+		uids[i] = fmt.Sprint(u)
+	}
+	return fmt.Sprintf(`socket:
+  path: %s
+  name: signerd
+  mode: "0660"
+state_dir: %s/state
+key:
+  uri: file://%s/signing.key
+  create: true
+tenants:
+  - name: scanners
+    predicate_types: ["*"]
+    callers:
+      - uid: %d
+guard:
+  enabled: true
+  mandatory: true
+  cgroup: %s
+  pin_dir: %s
+  allowed_uids: [%s]
+  allowed_cgroups: [%s]
+`, socket, dir, dir, uidAllowed, cg.Root, pinDir, strings.Join(uids, ", "), strings.Join(quoted, ", "))
+}
+
+func writeConfig(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDaemonGuard runs signerd with the guard the way systemd would: the
+// test holds the listening socket, so connects queue while no daemon runs.
+func TestDaemonGuard(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := newTestCgroups(t)
+	pinDir := mountBPFFS(t)
+	t.Cleanup(func() { Remove(pinDir) })
+	dir := openDir(t)
+	socket := filepath.Join(dir, "signerd.sock")
+	alias := filepath.Join(dir, "alias.sock")
+	if err := os.Symlink(socket, alias); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+
+	configPath := filepath.Join(dir, "signerd.yaml")
+	writeConfig(t, configPath, daemonConfig(dir, socket, cg, pinDir, []uint32{uidAllowed}, []string{cg.Allowed}))
+
+	type check struct {
+		name       string
+		cgroup     string
+		uid        uint32
+		path       string
+		sign       bool
+		wantResult string
+	}
+	run := func(t *testing.T, checks []check) {
+		t.Helper()
+		for _, c := range checks {
+			got := connectAs(t, c.cgroup, c.uid, c.path, c.sign)
+			if got.String() != c.wantResult {
+				t.Errorf("%s: got %s, want %s", c.name, got, c.wantResult)
+			}
+		}
+	}
+
+	d1 := startActivated(t, lf, configPath)
+	t.Run("first run", func(t *testing.T) {
+		run(t, []check{
+			{"tenant uid signs", cg.Other, uidAllowed, socket, true, "ok, 200"},
+			{"other uid in other cgroup", cg.Other, uidOther, socket, true, "EPERM"},
+			{"other uid in allowed cgroup reaches policy", cg.Allowed, uidOther, socket, true, "ok, 403 forbidden"},
+			{"other uid through symlink reaches policy", cg.Other, uidOther, alias, true, "ok, 403 forbidden"},
+		})
+	})
+
+	d1.stop(t)
+	t.Run("daemon stopped", func(t *testing.T) {
+		run(t, []check{
+			{"other uid still refused", cg.Other, uidOther, socket, false, "EPERM"},
+			{"tenant uid queues", cg.Other, uidAllowed, socket, false, "ok"},
+		})
+	})
+
+	d2 := startActivated(t, lf, configPath)
+	t.Run("after restart", func(t *testing.T) {
+		run(t, []check{
+			{"tenant uid signs", cg.Other, uidAllowed, socket, true, "ok, 200"},
+			{"other uid in other cgroup", cg.Other, uidOther, socket, false, "EPERM"},
+		})
+	})
+
+	writeConfig(t, configPath, daemonConfig(dir, socket, cg, pinDir, []uint32{uidAllowed, uidOther}, nil))
+	d2.cmd.Process.Signal(syscall.SIGHUP)
+	d2.waitLog(t, "connect guard policy updated")
+	t.Run("after reload", func(t *testing.T) {
+		run(t, []check{
+			{"newly allowed uid reaches policy", cg.Other, uidOther, socket, true, "ok, 403 forbidden"},
+			{"third uid in formerly allowed cgroup", cg.Allowed, uidOther + 1, socket, false, "EPERM"},
+		})
+	})
+
+	t.Run("signerctl", func(t *testing.T) {
+		signerctl := filepath.Join(testenv.Binaries(t), "signerctl")
+		out, err := exec.Command(signerctl, "guard", "status", "--pin-dir", pinDir, "--cgroup-root", filepath.Dir(cg.Root)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("signerctl guard status: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"socket:          " + socket,
+			fmt.Sprintf("allowed uids:    0, %d, %d", uidAllowed, uidOther),
+			"allowed cgroups: none",
+			"denied connects: 4",
+			"cgroup:          " + cg.Root,
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("status output lacks %q:\n%s", want, out)
+			}
+		}
+
+		d2.stop(t)
+		out, err = exec.Command(signerctl, "guard", "remove", "--pin-dir", pinDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("signerctl guard remove: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(pinDir); !os.IsNotExist(err) {
+			t.Errorf("pin directory after remove: %v, want it gone", err)
+		}
+		if got := connectAs(t, cg.Allowed, uidOther+1, socket, false); got.Connect != "ok" {
+			t.Errorf("connect after remove = %s, want ok", got)
+		}
+	})
+}
+
+func TestDaemonRefusesMandatoryGuardFailure(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := newTestCgroups(t)
+	dir := openDir(t)
+	socket := filepath.Join(dir, "signerd.sock")
+
+	// The pin directory is not on a bpf file system, so installing fails.
+	pinDir := filepath.Join(dir, "not-bpffs", "signerd")
+	if err := os.Mkdir(filepath.Dir(pinDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "signerd.yaml")
+	writeConfig(t, configPath, daemonConfig(dir, socket, cg, pinDir, []uint32{uidAllowed}, nil))
+
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lf, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+
+	bin := filepath.Join(testenv.Binaries(t), "signerd")
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=signerd exec "$0" --config "$1"`, bin, configPath)
+	cmd.ExtraFiles = []*os.File{lf}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("signerd started with a mandatory guard that cannot be installed:\n%s", out)
+	}
+	if !strings.Contains(string(out), "connect guard is mandatory") || !strings.Contains(string(out), "is not a bpf filesystem") {
+		t.Errorf("signerd output does not name the guard failure:\n%s", out)
+	}
+}
