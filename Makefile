@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 60m
 
 export SIGNERD_TOOLS_BIN := $(abspath $(TOOLS_DIR))/bin
 
-.PHONY: all build run test test-deps unit vet clean
+.PHONY: all build run test test-deps unit vet clean generate generate-deps
 
 all: build
 
@@ -31,6 +31,14 @@ run: build
 
 test-deps:
 	./test/install-deps.sh "$(TOOLS_DIR)"
+
+# The connect guard's eBPF object and Go bindings are committed, so only
+# changing daemon/guard/bpf/guard.c needs clang, llvm and libbpf-dev.
+generate-deps:
+	./test/install-deps.sh "$(TOOLS_DIR)" generate
+
+generate: generate-deps
+	BPF2GO_CFLAGS="-I/usr/include/$(shell uname -m)-linux-gnu -O2 -g -Wall -Werror" $(GO) generate ./daemon/guard/
 
 vet:
 	$(GO) vet ./...

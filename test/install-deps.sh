@@ -3,21 +3,35 @@
 # through apt-get (only when one is missing) and Go tools pinned to a
 # version, built once into TOOLS_DIR outside the repository.
 #
-# Usage: test/install-deps.sh TOOLS_DIR
+# Usage: test/install-deps.sh TOOLS_DIR [generate]
+#
+# With "generate" it installs only what `make generate` needs to rebuild
+# the committed eBPF object (clang, llvm, libbpf-dev, linux-libc-dev) and stops.
 set -euo pipefail
 
-tools_dir=${1:?usage: $0 TOOLS_DIR}
+tools_dir=${1:?usage: $0 TOOLS_DIR [generate]}
+mode=${2:-test}
 mkdir -p "$tools_dir/bin"
 
-# Debian packages the tests use, by the binary that proves each present.
-declare -A packages=(
-	[util-linux]=unshare
-	[systemd]=systemd-socket-activate
-)
+# Debian packages, by the file that proves each present.
+declare -A packages
+if [[ $mode == generate ]]; then
+	packages=(
+		[clang]=clang
+		[llvm]=llvm-strip
+		[libbpf-dev]=/usr/include/bpf/bpf_helpers.h
+		[linux-libc-dev]=/usr/include/linux/bpf.h
+	)
+else
+	packages=(
+		[util-linux]=unshare
+		[systemd]=systemd-socket-activate
+	)
+fi
 
 missing=()
 for pkg in "${!packages[@]}"; do
-	if ! command -v "${packages[$pkg]}" >/dev/null 2>&1; then
+	if ! command -v "${packages[$pkg]}" >/dev/null 2>&1 && [[ ! -e ${packages[$pkg]} ]]; then
 		missing+=("$pkg")
 	fi
 done
@@ -30,6 +44,10 @@ if ((${#missing[@]} > 0)); then
 	echo "install-deps: installing ${missing[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if [[ $mode == generate ]]; then
+	exit 0
 fi
 
 # Go tools, pinned. cosign takes about five minutes to build the first time.
