@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/signerd/signerd/test/testenv"
 )
 
@@ -41,10 +43,18 @@ func (d *activatedDaemon) Log() string {
 // sets LISTEN_PID to its own pid and then execs signerd, which keeps it.
 func startActivated(t *testing.T, socket *os.File, configPath string) *activatedDaemon {
 	t.Helper()
+	return startActivatedAs(t, socket, configPath, nil)
+}
+
+// startActivatedAs is startActivated with attrs, which may set the uid and
+// capabilities of the daemon.
+func startActivatedAs(t *testing.T, socket *os.File, configPath string, attrs *syscall.SysProcAttr) *activatedDaemon {
+	t.Helper()
 	bin := filepath.Join(testenv.Binaries(t), "signerd")
 	d := &activatedDaemon{exited: make(chan struct{})}
 	d.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=signerd exec "$0" --config "$1"`, bin, configPath)
 	d.cmd.ExtraFiles = []*os.File{socket}
+	d.cmd.SysProcAttr = attrs
 	d.cmd.Stdout = d
 	d.cmd.Stderr = d
 	if err := d.cmd.Start(); err != nil {
@@ -108,7 +118,7 @@ func daemonConfig(dir, socket string, cg testCgroups, pinDir string, guardUIDs [
   mode: "0660"
 state_dir: %s/state
 key:
-  uri: file://%s/signing.key
+  uri: file://%s/state/signing.key
   create: true
 tenants:
   - name: scanners
@@ -283,5 +293,69 @@ func TestDaemonRefusesMandatoryGuardFailure(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "connect guard is mandatory") || !strings.Contains(string(out), "is not a bpf filesystem") {
 		t.Errorf("signerd output does not name the guard failure:\n%s", out)
+	}
+}
+
+// TestDaemonGuardWithCapabilitiesOnly runs signerd as an unprivileged uid
+// with only the capabilities the systemd drop-in grants.
+func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
+	testenv.RequireRoot(t)
+	const daemonUID = 40010
+	cg := newTestCgroups(t)
+	pinDir := mountBPFFS(t)
+	t.Cleanup(func() { Remove(pinDir) })
+	dir := openDir(t)
+	socket := filepath.Join(dir, "signerd.sock")
+
+	// As the drop-in's ExecStartPre does, root creates the pin directory
+	// for the service user.
+	for _, d := range []string{filepath.Dir(pinDir), pinDir} {
+		if err := os.Chmod(d, 0o755); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(pinDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{pinDir, stateDir} {
+		if err := os.Chown(d, daemonUID, daemonUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+
+	configPath := filepath.Join(dir, "signerd.yaml")
+	writeConfig(t, configPath, daemonConfig(dir, socket, cg, pinDir, []uint32{uidAllowed}, nil))
+	if err := os.Chmod(configPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	startActivatedAs(t, lf, configPath, &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: daemonUID, Gid: daemonUID},
+		AmbientCaps: []uintptr{unix.CAP_BPF, unix.CAP_NET_ADMIN, unix.CAP_PERFMON},
+	})
+
+	if got := connectAs(t, cg.Other, uidAllowed, socket, true); got.String() != "ok, 200" {
+		t.Errorf("tenant uid = %s, want ok, 200", got)
+	}
+	if got := connectAs(t, cg.Other, uidOther, socket, false); got.Connect != "EPERM" {
+		t.Errorf("other uid = %s, want EPERM", got)
 	}
 }

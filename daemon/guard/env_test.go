@@ -63,6 +63,11 @@ func newTestCgroups(t testing.TB) testCgroups {
 	if err != nil {
 		t.Fatalf("create test cgroup: %v", err)
 	}
+	// MkdirTemp creates the directory 0700; real cgroups are 0755, and an
+	// unprivileged daemon must be able to open its attach cgroup.
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cg := testCgroups{
 		Root:    root,
 		Allowed: filepath.Join(root, "allowed"),
