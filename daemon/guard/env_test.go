@@ -184,7 +184,8 @@ func clientBinary(t testing.TB) string {
 
 // connectAs runs a client process in cgroup under uid that connects to
 // path (and, with sendSign, sends a sign request) and returns its result.
-func connectAs(t testing.TB, cgroup string, uid uint32, path string, sendSign bool) clientResult {
+// env adds client settings such as envClientAddrLen.
+func connectAs(t testing.TB, cgroup string, uid uint32, path string, sendSign bool, env ...string) clientResult {
 	t.Helper()
 	cgfd, err := unix.Open(cgroup, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -197,6 +198,7 @@ func connectAs(t testing.TB, cgroup string, uid uint32, path string, sendSign bo
 	if sendSign {
 		cmd.Env = append(cmd.Env, envClientHTTP+"=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential:  &syscall.Credential{Uid: uid, Gid: uid},

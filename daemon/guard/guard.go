@@ -66,7 +66,6 @@ type Guard struct {
 	objs      guardObjects
 	link      link.Link
 	innerSpec *ebpf.MapSpec
-	pinDir    string
 	log       *slog.Logger
 }
 
@@ -87,7 +86,8 @@ func Install(opts Options) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect guard cgroup: %w", err)
 	}
-	if err := preparePinDir(opts.PinDir); err != nil {
+	created, err := preparePinDir(opts.PinDir)
+	if err != nil {
 		return nil, err
 	}
 
@@ -106,9 +106,12 @@ func Install(opts Options) (*Guard, error) {
 			return spec.LoadAndAssign(objs, o)
 		}
 	}
-	g := &Guard{innerSpec: innerSpec.Copy(), pinDir: opts.PinDir, log: log}
+	g := &Guard{innerSpec: innerSpec.Copy(), log: log}
 	collOpts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinDir}}
 	if err := load(spec, &g.objs, collOpts); err != nil {
+		if created {
+			os.Remove(opts.PinDir) // leave no trace of a guard that never loaded
+		}
 		return nil, classifyLoadError(err, opts.PinDir)
 	}
 
@@ -173,23 +176,28 @@ func classifyLoadError(err error, pinDir string) error {
 	}
 }
 
-// preparePinDir checks that dir's parent is a bpffs mount and creates dir.
-func preparePinDir(dir string) error {
+// preparePinDir checks that dir's parent is a bpffs mount and creates dir
+// when it is missing, reporting whether it did.
+func preparePinDir(dir string) (created bool, err error) {
 	if !filepath.IsAbs(dir) {
-		return fmt.Errorf("connect guard pin directory %q is not an absolute path", dir)
+		return false, fmt.Errorf("connect guard pin directory %q is not an absolute path", dir)
 	}
 	var fs unix.Statfs_t
 	parent := filepath.Dir(dir)
 	if err := unix.Statfs(parent, &fs); err != nil {
-		return fmt.Errorf("connect guard pin directory: stat %s: %w", parent, err)
+		return false, fmt.Errorf("connect guard pin directory: stat %s: %w", parent, err)
 	}
 	if fs.Type != unix.BPF_FS_MAGIC {
-		return fmt.Errorf("%s is not a bpf filesystem; mount one with `mount -t bpf bpf %s` (systemd mounts /sys/fs/bpf at boot)", parent, parent)
+		return false, fmt.Errorf("%s is not a bpf filesystem; mount one with `mount -t bpf bpf %s` (systemd mounts /sys/fs/bpf at boot)", parent, parent)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create connect guard pin directory: %w", err)
+	err = os.Mkdir(dir, 0o700)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("create connect guard pin directory: %w", err)
+	}
+	return true, nil
 }
 
 // attach returns a pinned link from the guard program to the cgroup,

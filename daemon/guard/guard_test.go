@@ -66,28 +66,42 @@ func TestGuardAllowsAndDenies(t *testing.T) {
 	}
 	unrelated := filepath.Join(s.dir, "unrelated.sock")
 	listen(t, unrelated)
+	longer := s.socket + "2" // the protected path is a prefix of it
+	listen(t, longer)
+	exactLen := envClientAddrLen + "=exact"
+	fullLen := envClientAddrLen + "=full"
 
 	tests := []struct {
 		name   string
 		cgroup string
 		uid    uint32
 		path   string
+		env    string
 		want   string
 	}{
-		{"allowed uid in allowed cgroup", s.cg.Allowed, uidAllowed, s.socket, "ok"},
-		{"other uid in allowed cgroup", s.cg.Allowed, uidOther, s.socket, "ok"},
-		{"other uid in nested allowed cgroup", s.cg.Nested, uidOther, s.socket, "ok"},
-		{"allowed uid in other cgroup", s.cg.Other, uidAllowed, s.socket, "ok"},
-		{"other uid in other cgroup", s.cg.Other, uidOther, s.socket, "EPERM"},
-		{"other uid in attach cgroup itself", s.cg.Root, uidOther, s.socket, "EPERM"},
-		{"other uid to another socket", s.cg.Other, uidOther, unrelated, "ok"},
+		{"allowed uid in allowed cgroup", s.cg.Allowed, uidAllowed, s.socket, "", "ok"},
+		{"other uid in allowed cgroup", s.cg.Allowed, uidOther, s.socket, "", "ok"},
+		{"other uid in nested allowed cgroup", s.cg.Nested, uidOther, s.socket, "", "ok"},
+		{"allowed uid in other cgroup", s.cg.Other, uidAllowed, s.socket, "", "ok"},
+		{"other uid in other cgroup", s.cg.Other, uidOther, s.socket, "", "EPERM"},
+		{"other uid in attach cgroup itself", s.cg.Root, uidOther, s.socket, "", "EPERM"},
+		{"other uid to another socket", s.cg.Other, uidOther, unrelated, "", "ok"},
 		// The hook sees the address as passed, so aliases are not matched.
-		{"other uid through symlink", s.cg.Other, uidOther, filepath.Join(s.dir, "alias.sock"), "ok"},
-		{"other uid through double slash", s.cg.Other, uidOther, s.dir + "//signerd.sock", "ok"},
+		{"other uid through symlink", s.cg.Other, uidOther, filepath.Join(s.dir, "alias.sock"), "", "ok"},
+		{"other uid through double slash", s.cg.Other, uidOther, s.dir + "//signerd.sock", "", "ok"},
+		{"other uid, address without NUL", s.cg.Other, uidOther, s.socket, exactLen, "EPERM"},
+		{"other uid, full sockaddr_un length", s.cg.Other, uidOther, s.socket, fullLen, "EPERM"},
+		{"allowed uid, address without NUL", s.cg.Other, uidAllowed, s.socket, exactLen, "ok"},
+		{"other uid to longer path", s.cg.Other, uidOther, longer, "", "ok"},
+		{"other uid to longer path without NUL", s.cg.Other, uidOther, longer, exactLen, "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := connectAs(t, tt.cgroup, tt.uid, tt.path, false)
+			var env []string
+			if tt.env != "" {
+				env = append(env, tt.env)
+			}
+			got := connectAs(t, tt.cgroup, tt.uid, tt.path, false, env...)
 			if got.Connect != tt.want {
 				t.Errorf("connect = %s, want %s", got, tt.want)
 			}
@@ -98,8 +112,8 @@ func TestGuardAllowsAndDenies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if denied != 2 {
-		t.Errorf("Denied() = %d, want 2 (one per EPERM case)", denied)
+	if denied != 4 {
+		t.Errorf("Denied() = %d, want 4 (one per EPERM case)", denied)
 	}
 }
 
@@ -279,6 +293,9 @@ func TestUnsupportedKernel(t *testing.T) {
 			}
 			if (err != nil) != tt.wantErr {
 				t.Errorf("start error = %v, want error: %v", err, tt.wantErr)
+			}
+			if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("pin directory after a failed load: %v, want it removed", err)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // Environment of the test binary when it runs as a client in another
@@ -19,6 +20,11 @@ import (
 const (
 	envClientSocket = "GUARD_TEST_CLIENT_SOCKET"
 	envClientHTTP   = "GUARD_TEST_CLIENT_HTTP"
+
+	// envClientAddrLen selects the address length the client passes:
+	// "exact" (the path without a NUL), "full" (all of sockaddr_un, as
+	// many C clients pass), or empty for Go's default (the path and a NUL).
+	envClientAddrLen = "GUARD_TEST_CLIENT_ADDRLEN"
 )
 
 // clientResult is what a client process prints on stdout.
@@ -31,16 +37,22 @@ type clientResult struct {
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(envClientSocket); path != "" {
-		os.Exit(runClient(path, os.Getenv(envClientHTTP) != ""))
+		os.Exit(runClient(path, os.Getenv(envClientHTTP) != "", os.Getenv(envClientAddrLen)))
 	}
 	os.Exit(m.Run())
 }
 
 // runClient connects to path and, when sendSign is set, sends a sign
 // request and records the response's status and error code.
-func runClient(path string, sendSign bool) int {
+func runClient(path string, sendSign bool, addrLen string) int {
 	var res clientResult
-	conn, err := net.Dial("unix", path)
+	var conn net.Conn
+	var err error
+	if addrLen == "" {
+		conn, err = net.Dial("unix", path)
+	} else {
+		conn, err = dialRaw(path, addrLen)
+	}
 	switch {
 	case errors.Is(err, syscall.EPERM):
 		res.Connect = "EPERM"
@@ -74,4 +86,31 @@ func signOver(conn net.Conn) (int, string) {
 	}
 	json.Unmarshal(data, &e) // a success body has no error code
 	return resp.StatusCode, e.Error.Code
+}
+
+// dialRaw connects with an explicit address length, which net.Dial does
+// not allow.
+func dialRaw(path, addrLen string) (net.Conn, error) {
+	var sa syscall.RawSockaddrUnix
+	sa.Family = syscall.AF_UNIX
+	for i := 0; i < len(path); i++ {
+		sa.Path[i] = int8(path[i])
+	}
+	size := uintptr(2 + len(path))
+	if addrLen == "full" {
+		size = unsafe.Sizeof(sa)
+	}
+
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	_, _, errno := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), size)
+	if errno != 0 {
+		syscall.Close(fd)
+		return nil, errno
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return net.FileConn(f)
 }
