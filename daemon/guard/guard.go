@@ -133,7 +133,7 @@ func Install(opts Options) (*Guard, error) {
 	return g, nil
 }
 
-// Denied returns how many connects the guard has refused since its maps
+// Denied returns how many connects the guard has denied since its maps
 // were created, summed over CPUs. The count survives daemon restarts.
 func (g *Guard) Denied() (uint64, error) {
 	g.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +40,11 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envClientSocket); path != "" {
 		os.Exit(runClient(path, os.Getenv(envClientHTTP) != "", os.Getenv(envClientAddrLen)))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if clientBin != "" {
+		os.RemoveAll(filepath.Dir(clientBin))
+	}
+	os.Exit(code)
 }
 
 // runClient connects to path and, when sendSign is set, sends a sign

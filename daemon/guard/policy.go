@@ -20,7 +20,7 @@ const (
 	kindCgroup uint32 = 2
 )
 
-// Policy is who may connect to the socket.
+// Policy is the set of tasks allowed to connect to the socket.
 type Policy struct {
 	// UIDs are allowed by the task's real uid in the initial user
 	// namespace.
