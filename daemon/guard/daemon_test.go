@@ -296,11 +296,46 @@ func TestDaemonRefusesMandatoryGuardFailure(t *testing.T) {
 	}
 }
 
+// dropInCapabilities returns the AmbientCapabilities that the shipped
+// systemd drop-in grants.
+func dropInCapabilities(t *testing.T) []uintptr {
+	t.Helper()
+	known := map[string]uintptr{
+		"CAP_BPF":       unix.CAP_BPF,
+		"CAP_NET_ADMIN": unix.CAP_NET_ADMIN,
+		"CAP_PERFMON":   unix.CAP_PERFMON,
+		"CAP_SYS_ADMIN": unix.CAP_SYS_ADMIN,
+	}
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "systemd", "signerd.service.d", "guard.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var caps []uintptr
+	for _, line := range strings.Split(string(data), "\n") {
+		value, ok := strings.CutPrefix(line, "AmbientCapabilities=")
+		if !ok {
+			continue
+		}
+		for _, name := range strings.Fields(value) {
+			c, ok := known[name]
+			if !ok {
+				t.Fatalf("drop-in grants %s, which this test does not know", name)
+			}
+			caps = append(caps, c)
+		}
+	}
+	if len(caps) == 0 {
+		t.Fatal("drop-in has no AmbientCapabilities line")
+	}
+	return caps
+}
+
 // TestDaemonGuardWithCapabilitiesOnly runs signerd as an unprivileged uid
 // with only the capabilities the systemd drop-in grants.
 func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
 	testenv.RequireRoot(t)
 	const daemonUID = 40010
+	caps := dropInCapabilities(t)
 	cg := newTestCgroups(t)
 	pinDir := mountBPFFS(t)
 	t.Cleanup(func() { Remove(pinDir) })
@@ -349,7 +384,7 @@ func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
 
 	startActivatedAs(t, lf, configPath, &syscall.SysProcAttr{
 		Credential:  &syscall.Credential{Uid: daemonUID, Gid: daemonUID},
-		AmbientCaps: []uintptr{unix.CAP_BPF, unix.CAP_NET_ADMIN, unix.CAP_PERFMON},
+		AmbientCaps: caps,
 	})
 
 	if got := connectAs(t, cg.Other, uidAllowed, socket, true); got.String() != "ok, 200" {
