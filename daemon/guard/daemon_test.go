@@ -148,7 +148,7 @@ func TestDaemonGuard(t *testing.T) {
 	testenv.RequireRoot(t)
 	cg := newTestCgroups(t)
 	pinDir := mountBPFFS(t)
-	t.Cleanup(func() { Remove(pinDir) })
+	t.Cleanup(func() { Remove(pinDir) }) // in case the test fails before it removes the guard
 	dir := openDir(t)
 	socket := filepath.Join(dir, "signerd.sock")
 	alias := filepath.Join(dir, "alias.sock")
@@ -338,7 +338,7 @@ func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
 	caps := dropInCapabilities(t)
 	cg := newTestCgroups(t)
 	pinDir := mountBPFFS(t)
-	t.Cleanup(func() { Remove(pinDir) })
+	t.Cleanup(func() { Remove(pinDir) }) // in case the test fails before it removes the guard
 	dir := openDir(t)
 	socket := filepath.Join(dir, "signerd.sock")
 

@@ -40,7 +40,7 @@ func newGuardSetup(t *testing.T) *guardSetup {
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	t.Cleanup(func() {
-		if err := Remove(s.pinDir); err != nil {
+		if _, err := Remove(s.pinDir); err != nil {
 			t.Errorf("remove guard: %v", err)
 		}
 	})
@@ -236,8 +236,12 @@ func TestRemoveDetachesAndUnpins(t *testing.T) {
 	g := s.install(t)
 	g.Close()
 
-	if err := Remove(s.pinDir); err != nil {
+	removed, err := Remove(s.pinDir)
+	if err != nil {
 		t.Fatalf("Remove: %v", err)
+	}
+	if !removed {
+		t.Error("Remove reported nothing removed")
 	}
 	if _, err := os.Stat(s.pinDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pin directory after Remove: %v, want it gone", err)
@@ -245,8 +249,9 @@ func TestRemoveDetachesAndUnpins(t *testing.T) {
 	if got := connectAs(t, s.cg.Other, uidOther, s.socket, false); got.Connect != "ok" {
 		t.Errorf("connect after Remove = %s, want ok", got)
 	}
-	if err := Remove(s.pinDir); err != nil {
-		t.Errorf("second Remove: %v, want nil", err)
+	removed, err = Remove(s.pinDir)
+	if err != nil || removed {
+		t.Errorf("second Remove = %v, %v; want false, nil", removed, err)
 	}
 }
 

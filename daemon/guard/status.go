@@ -155,25 +155,30 @@ func readPolicy(pinDir string, st *Status) error {
 }
 
 // Remove detaches the guard pinned in pinDir and removes its pins and the
-// directory. It succeeds when nothing is pinned.
-func Remove(pinDir string) error {
+// directory. It reports whether there was anything to remove, and succeeds
+// when there was not.
+func Remove(pinDir string) (removed bool, err error) {
 	l, err := link.LoadPinnedLink(filepath.Join(pinDir, linkPinName), nil)
 	switch {
 	case err == nil:
 		if err := dropLink(l); err != nil {
-			return err
+			return false, err
 		}
+		removed = true
 	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("open pinned connect guard link: %w", err)
+		return false, fmt.Errorf("open pinned connect guard link: %w", err)
 	}
 
 	for _, name := range []string{targetMapName, policyMapName, deniedMapName} {
-		if err := os.Remove(filepath.Join(pinDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("unpin %s: %w", name, err)
+		err := os.Remove(filepath.Join(pinDir, name))
+		if err == nil {
+			removed = true
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("unpin %s: %w", name, err)
 		}
 	}
 	if err := os.Remove(pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", pinDir, err)
+		return removed, fmt.Errorf("remove %s: %w", pinDir, err)
 	}
-	return nil
+	return removed, nil
 }

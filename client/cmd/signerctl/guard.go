@@ -74,8 +74,13 @@ func cmdGuardRemove(e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := guard.Remove(*pinDir); err != nil {
+	removed, err := guard.Remove(*pinDir)
+	if err != nil {
 		return err
+	}
+	if !removed {
+		fmt.Fprintf(e.stdout, "no connect guard is pinned in %s; nothing to remove\n", *pinDir)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "connect guard in %s detached and unpinned; a running daemon with the guard enabled installs it again at its next start\n", *pinDir)
 	return nil
