@@ -258,6 +258,9 @@ func dropLink(l link.Link) error {
 	return nil
 }
 
+// writeTarget stores the protected path. NOTE: an array map update is a
+// plain copy, so a connect racing a change of path (only at a restart with
+// a new socket path) may compare against a partly written value.
 func writeTarget(m *ebpf.Map, path string) error {
 	var t guardTargetPath
 	t.Len = uint32(len(path))

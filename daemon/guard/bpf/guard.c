@@ -188,4 +188,6 @@ int signerd_connect_guard(struct bpf_sock_addr *ctx)
 	return deny();
 }
 
+// The kernel lets only GPL-compatible programs call kfuncs and
+// bpf_probe_read_kernel.
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
