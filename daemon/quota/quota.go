@@ -69,10 +69,11 @@ type Manager struct {
 }
 
 type tenantState struct {
-	limiter *rate.Limiter
-
 	mu       sync.Mutex
 	inflight int
+
+	// limiter is created, full, at the first request with a rate limit.
+	limiter *rate.Limiter
 }
 
 // NewManager returns an empty Manager.
@@ -85,7 +86,7 @@ func (m *Manager) tenant(name string) *tenantState {
 	defer m.mu.Unlock()
 	t, ok := m.tenants[name]
 	if !ok {
-		t = &tenantState{limiter: rate.NewLimiter(rate.Inf, 0)}
+		t = &tenantState{}
 		m.tenants[name] = t
 	}
 	return t
@@ -158,6 +159,13 @@ func (t *tenantState) allow(limits Limits, now time.Time) (time.Duration, bool) 
 		return 0, true
 	}
 	lim := rate.Limit(limits.QPS)
+
+	t.mu.Lock()
+	if t.limiter == nil {
+		t.limiter = rate.NewLimiter(lim, burst(limits))
+	}
+	t.mu.Unlock()
+
 	if t.limiter.Limit() != lim {
 		t.limiter.SetLimitAt(now, lim)
 	}
