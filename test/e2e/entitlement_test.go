@@ -333,3 +333,62 @@ func stop(t *testing.T, d *testenv.Daemon) {
 	}
 	t.Fatalf("signerd %d did not stop", pid)
 }
+
+func TestReloadRereadsKeySet(t *testing.T) {
+	s := newSetup(t, "")
+	d := s.start(t)
+
+	sign := func(tokenFile string) error {
+		creds, err := client.LoadCredentials(tokenFile, s.dpopKey, s.poe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := client.New(s.socket, client.WithCredentials(creds))
+		defer c.Close()
+		_, err = c.Sign(context.Background(), &api.SignRequest{
+			Subjects:      []api.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("12", 32)}}},
+			PredicateType: "https://cyclonedx.org/bom", Predicate: []byte(`{}`),
+			Scanner: &api.Scanner{Version: "0.58.1"},
+		})
+		return err
+	}
+	if err := sign(s.token); err != nil {
+		t.Fatalf("sign before key rotation: %v", err)
+	}
+
+	// The Authority rotates its key: the configured key set now holds
+	// only the new authority's key.
+	rotated, err := authority.Init(filepath.Join(s.dir, "rotated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.auth.OpTokJWKS(), mustRead(t, rotated.OpTokJWKS()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.Log(), "config reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload within 15s:\n%s", d.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := sign(s.token); !client.IsCode(err, api.CodeTokenInvalid) {
+		t.Errorf("token of the old key after reload: %v, want token_invalid", err)
+	}
+	key, err := client.LoadDPoPKey(s.dpopKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := client.DPoPThumbprint(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := s.write(t, "fresh.jwt", must(rotated.MintOpTok(authority.OpTok{Tenant: tenant, JKT: jkt})))
+	if err := sign(fresh); err != nil {
+		t.Errorf("token of the new key after reload: %v", err)
+	}
+}
