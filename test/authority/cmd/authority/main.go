@@ -52,6 +52,15 @@ func run(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if args[0] != "init" && *out == "" {
+		return fmt.Errorf("%s needs -out FILE", args[0])
+	}
+	if (args[0] == "optok" || args[0] == "poe") && *tenant == "" {
+		return fmt.Errorf("%s needs -tenant NAME", args[0])
+	}
+	if args[0] != "dpop-key" && *dir == "" {
+		return fmt.Errorf("%s needs -dir DIR", args[0])
+	}
 
 	switch args[0] {
 	case "init":
