@@ -11,7 +11,7 @@ import (
 )
 
 // Credentials are what a caller presents besides its peer credentials.
-// Each field is optional; set what the node's policy asks for.
+// Each field is optional. Set what the node's policy requires.
 type Credentials struct {
 	// Token is the OpTok. With DPoPKey it is sent as "DPoP TOKEN",
 	// otherwise as "Bearer TOKEN".

@@ -68,11 +68,11 @@ type IssuerConfig struct {
 
 // DPoPConfig bounds DPoP proofs.
 type DPoPConfig struct {
-	// ProofMaxAge is how old a proof's iat may be; default 60s.
+	// ProofMaxAge is the maximum age of a proof's iat; default 60s.
 	ProofMaxAge Duration `yaml:"proof_max_age"`
 
-	// ProofLeeway is how far in the future a proof's iat may be;
-	// default 5s.
+	// ProofLeeway is the maximum time a proof's iat may lie in the
+	// future; default 5s.
 	ProofLeeway Duration `yaml:"proof_leeway"`
 
 	// ReplayCacheSize bounds the proofs remembered against replay; when

@@ -3,8 +3,8 @@
 //
 // Security model: a PoE is a hard gate. It is verified against the
 // licensing key set only (ES256 or EdDSA, typ signerd-poe+jwt, the
-// configured issuer, audience "signer"), and a request is rejected when
-// the PoE is expired, not yet valid, issued to another tenant, or when the
+// configured issuer, audience "signer"). A request is rejected when the
+// PoE is expired, not yet valid or issued to another tenant, or when the
 // request's scanner.version is outside the PoE's version range. Each of
 // these has its own error code, so an operator can tell them apart.
 //

@@ -15,10 +15,10 @@ import (
 )
 
 // entitlementRuntime is the entitlement state that must outlive a reload:
-// the DPoP nonce secret and replay cache (a reload must not make a used
-// proof usable again), the quota buckets (a reload must not refill them)
-// and the clock high-water mark. There is one per state directory, so
-// tests that run several daemons in one process keep them apart.
+// the DPoP nonce secret, the replay cache, the quota buckets and the clock
+// high-water mark. A reload that reset them would make used proofs valid
+// again and refill the buckets. There is one runtime per state directory,
+// so tests that run several daemons in one process keep them apart.
 type entitlementRuntime struct {
 	nonces *token.NonceSource
 	replay *token.ReplayCache

@@ -418,12 +418,20 @@ func TestProofNonce(t *testing.T) {
 		t.Errorf("proof captured before restart: got %v, want use_dpop_nonce", e)
 	}
 
-	// Nonces expire after two periods.
-	old := f.proof(f.key, "POST", signURL, f.tok)
+	// Nonces expire after two periods: a fresh proof carrying an old
+	// nonce is rejected.
+	oldNonce := f.authn.Nonces.Current(f.now)
 	f.now = f.now.Add(11 * time.Minute)
 	f.tok = f.mint(authority.OpTok{Tenant: tenant, JKT: f.jkt})
-	if e := f.authenticate(f.request("DPoP "+f.tok, old)); e == nil {
-		t.Errorf("proof with a nonce two periods old accepted")
+	stale, err := client.NewDPoPProof(f.key, "POST", signURL, f.tok, oldNonce, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := f.authenticate(f.request("DPoP "+f.tok, stale)); e == nil || e.Code != api.CodeUseDPoPNonce {
+		t.Errorf("proof with a nonce two periods old: got %v, want use_dpop_nonce", e)
+	}
+	if e := f.authenticate(f.request("DPoP "+f.tok, f.proof(f.key, "POST", signURL, f.tok))); e != nil {
+		t.Errorf("proof with the current nonce rejected: %v", e)
 	}
 }
 

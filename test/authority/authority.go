@@ -195,6 +195,7 @@ func (a *Authority) MintPoE(p PoE) (string, error) {
 	if p.TTL == 0 {
 		p.TTL = 30 * 24 * time.Hour
 	}
+
 	quotas := map[string]any{}
 	if p.QPS > 0 {
 		quotas["qps"] = p.QPS
@@ -208,6 +209,7 @@ func (a *Authority) MintPoE(p PoE) (string, error) {
 	if p.MaxArtifactBytes > 0 {
 		quotas["max_artifact_bytes"] = p.MaxArtifactBytes
 	}
+
 	claims := map[string]any{
 		"iss":    PoEIssuer,
 		"sub":    p.Tenant,

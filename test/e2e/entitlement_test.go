@@ -226,7 +226,7 @@ func TestProofCapturedBeforeRestart(t *testing.T) {
 		return map[string]string{"Authorization": "DPoP " + tok, "Dpop": p, api.HeaderPoE: poe}
 	}
 
-	// The first proof has no nonce; the daemon answers with one.
+	// The first proof has no nonce, so the daemon returns one.
 	resp := rawPost(t, s.socket, headers(proof("")))
 	nonce := resp.Header.Get(api.HeaderDPoPNonce)
 	if resp.StatusCode != http.StatusUnauthorized || nonce == "" {
