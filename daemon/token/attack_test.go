@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -326,6 +327,7 @@ func TestAttackTable(t *testing.T) {
 		{name: "no Authorization", req: f.request(""), want: api.CodeTokenMissing},
 		{name: "two Authorization headers", req: &token.Request{Method: "POST", Path: signPath, Authorization: []string{"DPoP " + f.tok, "DPoP " + f.tok}}, want: api.CodeTokenInvalid},
 		{name: "1 MiB of dots as OpTok", req: f.request("DPoP " + dots), want: api.CodeTokenInvalid},
+		{name: "8000 dots as OpTok", req: f.request("DPoP " + strings.Repeat(".", 8000)), want: api.CodeTokenInvalid, wantInMsg: "8001 parts"},
 		{name: "1 MiB of dots as DPoP proof", req: f.request("DPoP "+f.tok, dots), want: api.CodeDPoPInvalid},
 		{name: "JWE as OpTok", req: f.request("DPoP " + jwe(t)), want: api.CodeTokenInvalid, wantInMsg: "5 parts"},
 		{name: "JWE as DPoP proof", req: f.request("DPoP "+f.tok, jwe(t)), want: api.CodeDPoPInvalid, wantInMsg: "5 parts"},
@@ -343,6 +345,15 @@ func TestAttackTable(t *testing.T) {
 		{name: "expired token with corrupted signature", req: f.request("Bearer " + expiredBadSig), want: api.CodeTokenInvalid, wantInMsg: "signature", notInMsg: "expired"},
 		{name: "PoE in OpTok slot", req: f.request("Bearer " + poe), want: api.CodeTokenInvalid, wantInMsg: "typ"},
 		{name: "DPoP proof in OpTok slot", req: f.request("Bearer " + f.proof(f.key, "POST", signURL, f.tok)), want: api.CodeTokenInvalid, wantInMsg: "typ"},
+		{name: "PoE retyped as OpTok", req: f.request("Bearer " + retyped(t, f.auth.PoEKey, authority.PoEKeyID, f.claims(poeIssuer))), want: api.CodeTokenInvalid, wantInMsg: "no key with kid"},
+		{name: "PoE key under the OpTok kid", req: f.request("Bearer " + retyped(t, f.auth.PoEKey, authority.OpTokKeyID, f.claims(poeIssuer))), want: api.CodeTokenInvalid, wantInMsg: "does not verify alg EdDSA"},
+		{name: "OpTok key with the licensing issuer", req: f.request("Bearer " + f.signed(func(c map[string]any) { poeIssuer(c); delete(c, "cnf") })), want: api.CodeTokenInvalid, wantInMsg: "issuer"},
+		{
+			name: "DPoP proof retyped as OpTok",
+			req: f.request("Bearer " + signRaw(t, f.key,
+				map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": authority.OpTokKeyID, "jwk": publicJWK(f.key)}, f.claims(nil))),
+			want: api.CodeTokenInvalid, wantInMsg: "jwk",
+		},
 		{name: "unknown scheme", req: f.request("Basic " + f.tok), want: api.CodeTokenInvalid},
 	}
 	for _, tc := range tests {
@@ -363,6 +374,20 @@ func TestAttackTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func poeIssuer(c map[string]any) { c["iss"] = authority.PoEIssuer }
+
+// retyped signs claims with an EdDSA key under kid with the OpTok typ, as
+// an attacker who holds a licensing key might.
+func retyped(t *testing.T, key ed25519.PrivateKey, kid string, claims map[string]any) string {
+	t.Helper()
+	delete(claims, "cnf")
+	tok, err := authority.Sign(key, jose.EdDSA, kid, api.TypeOpTok, claims, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func mustJSON(v any) []byte {
