@@ -23,7 +23,7 @@ type wallClock struct {
 	t  time.Time
 }
 
-func (w *wallClock) now() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
+func (w *wallClock) now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
 func (w *wallClock) set(t time.Time) { w.mu.Lock(); w.t = t; w.mu.Unlock() }
 
 type fixture struct {

@@ -339,7 +339,11 @@ func TestAttackTable(t *testing.T) {
 		{name: "iss empty", req: f.request("Bearer " + f.signed(func(c map[string]any) { c["iss"] = ""; delete(c, "cnf") })), want: api.CodeTokenInvalid, wantInMsg: "issuer"},
 		{name: "exp missing", req: f.request("Bearer " + f.signed(func(c map[string]any) { delete(c, "exp"); delete(c, "cnf") })), want: api.CodeTokenInvalid, wantInMsg: "exp"},
 		{name: "expired", req: f.request("Bearer " + f.signed(func(c map[string]any) { c["exp"] = f.now.Add(-time.Minute).Unix(); delete(c, "cnf") })), want: api.CodeTokenExpired},
-		{name: "expired within leeway", req: f.request("Bearer " + f.signed(func(c map[string]any) { c["exp"] = f.now.Add(-10 * time.Second).Unix(); c["scope"] = "x"; delete(c, "cnf") })), want: api.CodeInsufficientScope},
+		{name: "expired within leeway", req: f.request("Bearer " + f.signed(func(c map[string]any) {
+			c["exp"] = f.now.Add(-10 * time.Second).Unix()
+			c["scope"] = "x"
+			delete(c, "cnf")
+		})), want: api.CodeInsufficientScope},
 		{name: "nbf in the future", req: f.request("Bearer " + f.signed(func(c map[string]any) { c["nbf"] = f.now.Add(time.Minute).Unix(); delete(c, "cnf") })), want: api.CodeTokenInvalid, wantInMsg: "not yet valid"},
 		{name: "scope without signer.sign", req: f.request("Bearer " + f.signed(func(c map[string]any) { c["scope"] = "signer.read signer.signx"; delete(c, "cnf") })), want: api.CodeInsufficientScope},
 		{name: "expired token with corrupted signature", req: f.request("Bearer " + expiredBadSig), want: api.CodeTokenInvalid, wantInMsg: "signature", notInMsg: "expired"},
