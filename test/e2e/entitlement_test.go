@@ -137,6 +137,8 @@ func TestSignWithOpTokDPoPAndPoE(t *testing.T) {
 	d := s.start(t)
 
 	otherPoE := s.write(t, "other.jwt", must(s.auth.MintPoE(authority.PoE{Tenant: "other"})))
+	expired := must(s.auth.MintOpTok(authority.OpTok{Tenant: tenant, Now: time.Now().Add(-2 * time.Hour), TTL: time.Hour}))
+	forged := s.write(t, "forged.jwt", corruptSignature(expired))
 	unbound := s.write(t, "unbound.jwt", must(s.auth.MintOpTok(authority.OpTok{Tenant: tenant})))
 
 	tests := []struct {
@@ -150,6 +152,7 @@ func TestSignWithOpTokDPoPAndPoE(t *testing.T) {
 		{"unbound token", []string{"--token", unbound, "--poe", s.poe, "--scanner-version", "0.58.1"}, api.CodeTokenInvalid},
 		{"no PoE", []string{"--token", s.token, "--dpop-key", s.dpopKey, "--scanner-version", "0.58.1"}, api.CodePoEMissing},
 		{"PoE of another tenant", []string{"--token", s.token, "--dpop-key", s.dpopKey, "--poe", otherPoE, "--scanner-version", "0.58.1"}, api.CodePoETenantMismatch},
+		{"expired token with corrupted signature", []string{"--token", forged, "--poe", s.poe, "--scanner-version", "0.58.1"}, api.CodeTokenInvalid},
 		{"scanner outside the PoE range", []string{"--token", s.token, "--dpop-key", s.dpopKey, "--poe", s.poe, "--scanner-version", "0.61.0"}, api.CodeScannerVersionNotEntitled},
 	}
 	for _, tc := range tests {
@@ -173,8 +176,15 @@ func TestSignWithOpTokDPoPAndPoE(t *testing.T) {
 		})
 	}
 
-	if log := d.Log(); !strings.Contains(log, "code=poe_tenant_mismatch") {
+	log := d.Log()
+	if !strings.Contains(log, "code=poe_tenant_mismatch") {
 		t.Errorf("daemon log has no poe_tenant_mismatch line:\n%s", log)
+	}
+	if !strings.Contains(log, "signature verification failed") {
+		t.Errorf("daemon log does not report the forged token as a signature failure:\n%s", log)
+	}
+	if strings.Contains(log, "token_expired") {
+		t.Errorf("daemon log reports a forged token as expired:\n%s", log)
 	}
 }
 
@@ -306,6 +316,16 @@ func TestQuotaRateLimitEndToEnd(t *testing.T) {
 	if ce.API.Quota != "rate" || ce.API.RetryAfterSeconds < 1 {
 		t.Errorf("quota %q retry after %d, want rate and at least 1", ce.API.Quota, ce.API.RetryAfterSeconds)
 	}
+}
+
+// corruptSignature flips the first character of a JWS's signature.
+func corruptSignature(jws string) string {
+	i := strings.LastIndex(jws, ".") + 1
+	c := byte('A')
+	if jws[i] == 'A' {
+		c = 'B'
+	}
+	return jws[:i] + string(c) + jws[i+1:]
 }
 
 func mustRead(t *testing.T, path string) []byte {
