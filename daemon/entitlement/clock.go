@@ -72,7 +72,7 @@ func (c *Clock) Now() time.Time {
 	if wall.Before(c.high) {
 		if !c.warned {
 			c.log.Warn("system clock is behind the entitlement high-water mark; entitlement checks use the high-water mark",
-				slog.Time("wall_clock", wall), slog.Time("high_water_mark", c.high), slog.String("file", c.path))
+				slog.Time(logkey.WallClock, wall), slog.Time(logkey.HighWaterMark, c.high), slog.String(logkey.Path, c.path))
 			c.warned = true
 		}
 		return c.high
@@ -88,6 +88,18 @@ func (c *Clock) Now() time.Time {
 		}
 	}
 	return c.high
+}
+
+// Behind returns how far the wall clock is behind the high-water mark,
+// or zero when it is not.
+func (c *Clock) Behind() time.Duration {
+	wall := c.wall()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wall.Before(c.high) {
+		return c.high.Sub(wall)
+	}
+	return 0
 }
 
 // Path returns the high-water mark file.

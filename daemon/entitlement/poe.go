@@ -92,8 +92,12 @@ func (v *Verifier) Check(raw, tenant, scannerVersion string) (*Entitlement, *api
 	if err := token.CheckTimes(c.Expiry, c.NotBefore, c.IssuedAt, now, v.Leeway); err != nil {
 		switch {
 		case errors.Is(err, token.ErrExpired):
-			return nil, api.Errorf(api.CodePoEExpired, "PoE %v (daemon time %s); ask the licensing authority for a renewed PoE",
-				err, now.UTC().Format(time.RFC3339))
+			note := ""
+			if behind := v.Clock.Behind(); behind > 0 {
+				note = fmt.Sprintf(", the latest time seen; the system clock is %s behind it", behind.Round(time.Second))
+			}
+			return nil, api.Errorf(api.CodePoEExpired, "PoE %v (daemon time %s%s); ask the licensing authority for a renewed PoE",
+				err, now.UTC().Format(time.RFC3339), note)
 		case errors.Is(err, token.ErrNotYetValid):
 			return nil, api.Errorf(api.CodePoENotYetValid, "PoE is %v (daemon time %s)", err, now.UTC().Format(time.RFC3339))
 		}

@@ -193,8 +193,12 @@ func TestClockMovedBack(t *testing.T) {
 		t.Fatalf("after exp: got %v, want poe_expired", e)
 	}
 	f.wall.set(f.start.Add(10 * time.Minute))
-	if _, e := v.Check(raw, tenant, ""); e == nil || e.Code != api.CodePoEExpired {
-		t.Errorf("clock moved back: got %v, want poe_expired", e)
+	_, e := v.Check(raw, tenant, "")
+	if e == nil || e.Code != api.CodePoEExpired {
+		t.Fatalf("clock moved back: got %v, want poe_expired", e)
+	}
+	if !strings.Contains(e.Message, "1h50m0s behind") {
+		t.Errorf("message %q does not say how far the clock is behind", e.Message)
 	}
 
 	// A restart reads the persisted high-water mark.

@@ -10,6 +10,7 @@ import (
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/entitlement"
+	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/quota"
 	"github.com/signerd/signerd/daemon/token"
 )
@@ -132,7 +133,7 @@ func (s *State) entitle(req *Request) (release func(), attrs []slog.Attr, err er
 		if e != nil {
 			return nil, nil, e
 		}
-		attrs = append(attrs, slog.String("token_subject", truncate(claims.Subject, 128)), slog.Bool("token_bound", claims.Bound()))
+		attrs = append(attrs, slog.String(logkey.TokenSubject, truncate(claims.Subject, 128)), slog.Bool(logkey.TokenBound, claims.Bound()))
 	}
 
 	te := st.tenants[tenant.Name]
@@ -152,7 +153,7 @@ func (s *State) entitle(req *Request) (release func(), attrs []slog.Attr, err er
 		limits = quota.Stricter(limits, quota.Limits{
 			QPS: q.QPS, Burst: q.Burst, Concurrency: q.Concurrency, MaxBodyBytes: q.MaxArtifactBytes,
 		})
-		attrs = append(attrs, slog.String("poe_plan", truncate(ent.Claims.Plan, 64)))
+		attrs = append(attrs, slog.String(logkey.PoEPlan, truncate(ent.Claims.Plan, 64)))
 	}
 
 	release, e := st.rt.quotas.Acquire(tenant.Name, limits, req.BodyBytes, time.Now())
