@@ -47,6 +47,8 @@ func runtimeFor(cfg *config.Config) (*entitlementRuntime, error) {
 	if size == 0 {
 		size = config.DefaultReplayCacheSize
 	}
+	// TODO: pass the daemon's logger once NewState takes one. Until then
+	// the clock's warnings go to slog.Default, in its default format.
 	clock, err := entitlement.OpenClock(filepath.Join(cfg.StateDir, entitlement.ClockFile), nil, nil)
 	if err != nil {
 		return nil, err
