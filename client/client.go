@@ -36,6 +36,8 @@ func SocketFromEnv() string {
 type Client struct {
 	socket string
 	http   *http.Client
+	creds  *Credentials
+	nonces nonceStore
 }
 
 // Option configures a Client.
@@ -168,43 +170,70 @@ func (c *Client) Health(ctx context.Context) (*api.HealthResponse, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any, opts []CallOption) error {
-	var body io.Reader
+	var data []byte
 	if in != nil {
-		data, err := json.Marshal(in)
+		var err error
+		data, err = json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(data)
 	}
 
+	// A DPoP proof is single-use and names the server nonce, so a request
+	// the daemon rejects for want of a current nonce is sent once more
+	// with a new proof carrying the nonce it returned.
+	for attempt := 0; ; attempt++ {
+		resp, body, err := c.roundTrip(ctx, method, path, data, in != nil, opts)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(body, out); err != nil {
+				return fmt.Errorf("decode response: %w", err)
+			}
+			return nil
+		}
+		apiErr := decodeError(resp, body)
+		if attempt == 0 && IsCode(apiErr, api.CodeUseDPoPNonce) && c.creds != nil && c.creds.DPoPKey != nil &&
+			resp.Header.Get(api.HeaderDPoPNonce) != "" {
+			continue
+		}
+		return apiErr
+	}
+}
+
+// roundTrip sends one request and reads the whole response.
+func (c *Client) roundTrip(ctx context.Context, method, path string, data []byte, hasBody bool, opts []CallOption) (*http.Response, []byte, error) {
+	var body io.Reader
+	if hasBody {
+		body = bytes.NewReader(data)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+api.Host+path, body)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if in != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", api.MediaTypeJSON)
 	}
 	for _, o := range opts {
 		o(req)
 	}
+	if err := c.authorize(req, path); err != nil {
+		return nil, nil, err
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("signerd at %s: %w", c.socket, err)
+		return nil, nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
 	}
 	defer resp.Body.Close()
+	c.nonces.update(resp)
 
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return nil, nil, fmt.Errorf("read response: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode response: %w", err)
-	}
-	return nil
+	return resp, respBody, nil
 }
 
 func decodeError(resp *http.Response, data []byte) error {

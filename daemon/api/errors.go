@@ -20,6 +20,24 @@ const (
 	CodeRateLimited          Code = "rate_limited"
 	CodeUnavailable          Code = "unavailable"
 	CodeInternal             Code = "internal"
+
+	// Operator token (OpTok) and DPoP proof failures.
+	CodeTokenMissing        Code = "token_missing"
+	CodeTokenInvalid        Code = "token_invalid"
+	CodeTokenExpired        Code = "token_expired"
+	CodeTokenTenantMismatch Code = "token_tenant_mismatch"
+	CodeInsufficientScope   Code = "insufficient_scope"
+	CodeDPoPInvalid         Code = "dpop_invalid"
+	CodeDPoPReplay          Code = "dpop_replay"
+	CodeUseDPoPNonce        Code = "use_dpop_nonce"
+
+	// Proof-of-Entitlement (licence) failures.
+	CodePoEMissing                Code = "poe_missing"
+	CodePoEInvalid                Code = "poe_invalid"
+	CodePoEExpired                Code = "poe_expired"
+	CodePoENotYetValid            Code = "poe_not_yet_valid"
+	CodePoETenantMismatch         Code = "poe_tenant_mismatch"
+	CodeScannerVersionNotEntitled Code = "scanner_version_not_entitled"
 )
 
 var codeStatus = map[Code]int{
@@ -33,6 +51,22 @@ var codeStatus = map[Code]int{
 	CodeRateLimited:          http.StatusTooManyRequests,
 	CodeUnavailable:          http.StatusServiceUnavailable,
 	CodeInternal:             http.StatusInternalServerError,
+
+	CodeTokenMissing:        http.StatusUnauthorized,
+	CodeTokenInvalid:        http.StatusUnauthorized,
+	CodeTokenExpired:        http.StatusUnauthorized,
+	CodeTokenTenantMismatch: http.StatusForbidden,
+	CodeInsufficientScope:   http.StatusForbidden,
+	CodeDPoPInvalid:         http.StatusUnauthorized,
+	CodeDPoPReplay:          http.StatusUnauthorized,
+	CodeUseDPoPNonce:        http.StatusUnauthorized,
+
+	CodePoEMissing:                http.StatusForbidden,
+	CodePoEInvalid:                http.StatusForbidden,
+	CodePoEExpired:                http.StatusForbidden,
+	CodePoENotYetValid:            http.StatusForbidden,
+	CodePoETenantMismatch:         http.StatusForbidden,
+	CodeScannerVersionNotEntitled: http.StatusForbidden,
 }
 
 // Status returns the HTTP status that goes with the code. An unknown code
@@ -56,6 +90,14 @@ type Error struct {
 
 	// RetryAfterSeconds is set with rate_limited and unavailable.
 	RetryAfterSeconds int `json:"retryAfterSeconds,omitempty"`
+
+	// Quota names the exceeded quota with rate_limited: "rate",
+	// "concurrency" or "body_bytes".
+	Quota string `json:"quota,omitempty"`
+
+	// Headers are response headers that go with the error, such as
+	// DPoP-Nonce and WWW-Authenticate. They are not part of the body.
+	Headers map[string]string `json:"-"`
 }
 
 func (e *Error) Error() string {

@@ -48,6 +48,7 @@ type Config struct {
 
 	// Guard is the kernel-side connect guard.
 	Guard GuardConfig `yaml:"guard"`
+	Entitlement EntitlementConfig `yaml:"entitlement"`
 }
 
 // SocketConfig describes a Unix socket the daemon binds when systemd does
@@ -116,6 +117,10 @@ type CallerRule struct {
 	User  string  `yaml:"user"`
 	GID   *uint32 `yaml:"gid"`
 	Group string  `yaml:"group"`
+
+	// Auth is what the caller must present besides its peer credentials:
+	// peercred (nothing, the default), optok or optok-dpop.
+	Auth string `yaml:"auth"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("5s").

@@ -108,6 +108,7 @@ func (v *validator) check(c *Config) {
 	v.checkLog(&c.Log)
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
+	v.checkEntitlement(c)
 }
 
 func (v *validator) checkSocket(path string, s *SocketConfig) {
@@ -224,6 +225,7 @@ func (v *validator) checkRule(path string, r *CallerRule) {
 	if r.GID != nil && r.Group != "" {
 		v.addf(path, "caller rule sets both gid and group; keep one")
 	}
+	v.checkRuleAuth(path, r)
 	if r.User != "" {
 		if _, err := lookupUser(r.User); err != nil {
 			v.addf(path+".user", "%v", err)

@@ -23,6 +23,12 @@ const (
 	CallerCgroup = "caller_cgroup"
 	Tenant       = "tenant"
 
+	TokenSubject  = "token_subject"
+	TokenBound    = "token_bound"
+	PoEPlan       = "poe_plan"
+	WallClock     = "wall_clock"
+	HighWaterMark = "high_water_mark"
+
 	PredicateType  = "predicate_type"
 	SubjectDigests = "subject_digests"
 	KeyURI         = "key_uri"

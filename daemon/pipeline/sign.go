@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
@@ -19,6 +20,20 @@ type Request struct {
 	CorrelationID string
 	Caller        *peercred.Identity
 	Body          *api.SignRequest
+
+	// Method and Path are the HTTP method and routed path, which a DPoP
+	// proof must name.
+	Method string
+	Path   string
+
+	// Authorization, DPoP and PoE hold every value of those headers, so
+	// a duplicate header is seen and rejected.
+	Authorization []string
+	DPoP          []string
+	PoE           []string
+
+	// BodyBytes is the size of the request body.
+	BodyBytes int64
 }
 
 // Result is a completed signature.
@@ -28,6 +43,9 @@ type Result struct {
 	RecordID string
 	SignedAt time.Time
 	Tenant   string
+
+	// LogAttrs are details for the request's log line.
+	LogAttrs []slog.Attr
 }
 
 // Sign runs the pipeline for req. Every error is an *api.Error.
@@ -36,6 +54,12 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	release, logAttrs, err := s.entitle(req)
+	if err != nil {
+		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
+	}
+	defer release()
 
 	stmt, err := statement.Validate(req.Body)
 	if err != nil {
@@ -64,6 +88,7 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		RecordID: newRecordID(),
 		SignedAt: signedAt,
 		Tenant:   tenant.Name,
+		LogAttrs: logAttrs,
 	}, nil
 }
 

@@ -34,6 +34,8 @@ type State struct {
 
 	// LoadedAt is when the state was built.
 	LoadedAt time.Time
+
+	entitlement *entitlementStage
 }
 
 // NewState builds a State from cfg: it compiles the policy, opens the key
@@ -42,6 +44,11 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	pol, err := policy.Compile(cfg.Tenants)
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
+	}
+
+	ent, err := newEntitlementStage(cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	alg, err := keys.ParseAlgorithm(cfg.Key.Algorithm)
@@ -76,6 +83,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		KeyHint:      hint,
 		PublicKeyPEM: pemText,
 		LoadedAt:     time.Now(),
+		entitlement:  ent,
 	}, nil
 }
 

@@ -32,8 +32,9 @@ func (t *Tenant) AllowsPredicate(predicateType string) bool {
 }
 
 type rule struct {
-	uid *uint32
-	gid *uint32
+	uid  *uint32
+	gid  *uint32
+	auth string
 }
 
 func (r rule) matches(id *peercred.Identity) bool {
@@ -69,7 +70,7 @@ func Compile(tenants []config.Tenant) (*Policy, error) {
 }
 
 func compileRule(cr config.CallerRule) (rule, error) {
-	var r rule
+	r := rule{auth: cr.Auth}
 	switch {
 	case cr.UID != nil:
 		uid := *cr.UID

@@ -98,6 +98,8 @@ func (s *Server) handleSign(x *exchange) {
 		x.fail(e)
 		return
 	}
+	body := &countingReader{r: x.r.Body}
+	x.r.Body = body
 	var req api.SignRequest
 	if e := decodeBody(x.w, x.r, limit, &req); e != nil {
 		x.fail(e)
@@ -109,9 +111,21 @@ func (s *Server) handleSign(x *exchange) {
 		CorrelationID: x.correlationID,
 		Caller:        x.caller,
 		Body:          &req,
+		Method:        x.r.Method,
+		Path:          x.r.URL.Path,
+		Authorization: x.r.Header.Values(api.HeaderAuthorization),
+		DPoP:          x.r.Header.Values(api.HeaderDPoP),
+		PoE:           x.r.Header.Values(api.HeaderPoE),
+		BodyBytes:     body.n,
 	})
 	if res != nil {
-		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant), slog.String(logkey.RecordID, res.RecordID))
+		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant))
+		if res.RecordID != "" {
+			x.attrs = append(x.attrs, slog.String(logkey.RecordID, res.RecordID))
+		}
+		for _, a := range res.LogAttrs {
+			x.attrs = append(x.attrs, a)
+		}
 	}
 	if err != nil {
 		x.fail(asAPIError(err))
@@ -161,6 +175,20 @@ func (s *Server) handleHealthz(x *exchange) {
 		Checks: map[string]string{"key": "ok"},
 	})
 }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
 
 // decodeBody reads one JSON value into v, rejecting unknown fields,
 // trailing data and bodies over limit.
@@ -230,6 +258,9 @@ func (x *exchange) fail(e *api.Error) {
 	x.status = e.Code.Status()
 	if e.RetryAfterSeconds > 0 {
 		x.w.Header().Set("Retry-After", fmt.Sprint(e.RetryAfterSeconds))
+	}
+	for k, v := range e.Headers {
+		x.w.Header().Set(k, v)
 	}
 	data, _ := json.Marshal(api.ErrorBody{Error: e})
 	x.w.Header().Set("Content-Type", api.MediaTypeJSON)

@@ -30,6 +30,8 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	predicatePath := fs.String("predicate", "", "`file` with the predicate, a JSON object (- reads standard input)")
 	out := fs.String("o", "", "write the bundle to `file` instead of standard output")
 	correlationID := fs.String("correlation-id", "", "correlation `id` to send, to join the daemon's logs with yours")
+	scannerVersion := fs.String("scanner-version", "", "semantic `version` of the scanner that made the predicate, checked against the PoE")
+	creds := addCredentialFlags(fs)
 	var subjects, subjectFiles stringList
 	fs.Var(&subjects, "subject", "subject as `NAME@sha256:HEX` (repeatable)")
 	fs.Var(&subjectFiles, "subject-file", "`file` to hash and name by its base name as a subject (repeatable)")
@@ -47,6 +49,9 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	}
 
 	req := &api.SignRequest{PredicateType: *predicateType}
+	if *scannerVersion != "" {
+		req.Scanner = &api.Scanner{Version: *scannerVersion}
+	}
 	for _, s := range subjects {
 		sub, err := parseSubject(s)
 		if err != nil {
@@ -75,7 +80,10 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	if *correlationID != "" {
 		opts = append(opts, client.WithCorrelationID(*correlationID))
 	}
-	c := e.client()
+	c, err := creds.client(e)
+	if err != nil {
+		return err
+	}
 	defer c.Close()
 	resp, err := c.Sign(ctx, req, opts...)
 	if err != nil {
