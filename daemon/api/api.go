@@ -98,24 +98,41 @@ type KeyResponse struct {
 	URI string `json:"uri"`
 }
 
-// Caller is the kernel-recorded identity of a request's caller.
+// Caller is the caller of a request as the daemon sees it: the snapshot
+// taken from the kernel when the connection was accepted.
 type Caller struct {
 	PID    int32    `json:"pid"`
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
 
+	// StartTime is the process start time in clock ticks since boot.
+	StartTime uint64 `json:"startTime,omitempty"`
+
 	Executable       string `json:"executable,omitempty"`
 	ExecutableDevice uint64 `json:"executableDevice,omitempty"`
 	ExecutableInode  uint64 `json:"executableInode,omitempty"`
+	ExecutableSize   int64  `json:"executableSize,omitempty"`
 	ExecutableSHA256 string `json:"executableSha256,omitempty"`
+	// ExecutableHashCached is true when the SHA-256 came from the daemon's
+	// cache rather than a new read of the image.
+	ExecutableHashCached bool `json:"executableHashCached,omitempty"`
+	// ExecutableHashSkipped says why ExecutableSHA256 is empty.
+	ExecutableHashSkipped string `json:"executableHashSkipped,omitempty"`
 	// ExecutableDeleted is true when the running image was unlinked or
 	// replaced on disk after the process started.
 	ExecutableDeleted bool `json:"executableDeleted,omitempty"`
 
-	Cgroup      string `json:"cgroup,omitempty"`
-	SystemdUnit string `json:"systemdUnit,omitempty"`
-	ContainerID string `json:"containerId,omitempty"`
+	Cgroup        string `json:"cgroup,omitempty"`
+	CgroupVersion int    `json:"cgroupVersion,omitempty"`
+	// CgroupOutsideNamespace is true when the caller's cgroup lies outside
+	// the daemon's cgroup namespace, so no policy selects it by cgroup.
+	CgroupOutsideNamespace bool   `json:"cgroupOutsideNamespace,omitempty"`
+	SystemdUnit            string `json:"systemdUnit,omitempty"`
+	SystemdUserUnit        string `json:"systemdUserUnit,omitempty"`
+	ContainerID            string `json:"containerId,omitempty"`
+	ContainerRuntime       string `json:"containerRuntime,omitempty"`
+	PodUID                 string `json:"podUid,omitempty"`
 
 	// PIDFD is true when the kernel provided a pidfd (SO_PEERPIDFD), so the
 	// liveness check could not be fooled by PID reuse.
