@@ -44,10 +44,12 @@ type Config struct {
 
 	Log LogConfig `yaml:"log"`
 
+	Identity IdentityConfig `yaml:"identity"`
+
 	Tenants []Tenant `yaml:"tenants"`
 
 	// Guard is the kernel-side connect guard.
-	Guard GuardConfig `yaml:"guard"`
+	Guard       GuardConfig       `yaml:"guard"`
 	Entitlement EntitlementConfig `yaml:"entitlement"`
 }
 
@@ -112,11 +114,22 @@ type Tenant struct {
 
 // CallerRule is an AND of selectors over the caller's kernel identity. A
 // selector left unset matches any value; a rule must set at least one.
+// See ResolvedRule for what each selector compares.
 type CallerRule struct {
 	UID   *uint32 `yaml:"uid"`
 	User  string  `yaml:"user"`
 	GID   *uint32 `yaml:"gid"`
 	Group string  `yaml:"group"`
+
+	SupplementaryGID   *uint32 `yaml:"supplementary_gid"`
+	SupplementaryGroup string  `yaml:"supplementary_group"`
+
+	Executable       string `yaml:"executable"`
+	ExecutableSHA256 string `yaml:"executable_sha256"`
+
+	SystemdUnit  string `yaml:"systemd_unit"`
+	CgroupPrefix string `yaml:"cgroup_prefix"`
+	ContainerID  string `yaml:"container_id"`
 
 	// Auth is what the caller must present besides its peer credentials:
 	// peercred (nothing, the default), optok or optok-dpop.
@@ -266,8 +279,9 @@ func Default() *Config {
 			Algorithm: "ecdsa-p256",
 			Create:    true,
 		},
-		Log:   LogConfig{Format: "text", Level: "info"},
-		Guard: DefaultGuard(),
+		Log:      LogConfig{Format: "text", Level: "info"},
+		Guard:    DefaultGuard(),
+		Identity: defaultIdentity(),
 	}
 }
 

@@ -106,6 +106,7 @@ func (v *validator) check(c *Config) {
 
 	v.checkKey(&c.Key)
 	v.checkLog(&c.Log)
+	v.checkIdentity(&c.Identity)
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
 	v.checkEntitlement(c)
@@ -213,11 +214,12 @@ func (v *validator) checkTenants(tenants []Tenant) {
 			v.checkRule(fmt.Sprintf("%s.callers[%d]", path, j), &t.Callers[j])
 		}
 	}
+	v.checkOverlaps(tenants)
 }
 
 func (v *validator) checkRule(path string, r *CallerRule) {
-	if r.UID == nil && r.User == "" && r.GID == nil && r.Group == "" {
-		v.addf(path, "caller rule sets no selector, so it would match every caller; set uid, user, gid or group")
+	if r.empty() {
+		v.addf(path, "caller rule sets no selector, so it would match every caller; set uid, user, gid, group, supplementary_gid, supplementary_group, executable, executable_sha256, systemd_unit, cgroup_prefix or container_id")
 	}
 	if r.UID != nil && r.User != "" {
 		v.addf(path, "caller rule sets both uid and user; keep one")
@@ -236,6 +238,7 @@ func (v *validator) checkRule(path string, r *CallerRule) {
 			v.addf(path+".group", "%v", err)
 		}
 	}
+	v.checkSelectors(path, r)
 }
 
 func lookupUser(name string) (uint32, error) {

@@ -21,7 +21,21 @@ const (
 	CallerExe    = "caller_exe"
 	CallerUnit   = "caller_unit"
 	CallerCgroup = "caller_cgroup"
-	Tenant       = "tenant"
+
+	// Caller identity beyond uid and gid: supplementary groups, the
+	// running image's SHA-256 and whether it was deleted on disk, the
+	// container id from the cgroup, and the liveness check used
+	// ("pidfd" or "starttime").
+	CallerGroups     = "caller_groups"
+	CallerExeSHA256  = "caller_exe_sha256"
+	CallerExeDeleted = "caller_exe_deleted"
+	CallerContainer  = "caller_container"
+	CallerLiveness   = "caller_liveness"
+
+	// Reason says why a caller was denied.
+	Reason = "reason"
+
+	Tenant = "tenant"
 
 	TokenSubject  = "token_subject"
 	TokenBound    = "token_bound"

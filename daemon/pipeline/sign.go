@@ -71,6 +71,9 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 			tenant.Name, stmt.PredicateType)
 	}
 
+	if err := s.recheckCaller(req); err != nil {
+		return nil, err
+	}
 	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
 	if err != nil {
 		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)

@@ -1,14 +1,30 @@
-// Package policy maps a caller's kernel identity to exactly one tenant.
+// Package policy maps a caller's identity snapshot to exactly one tenant.
 //
 // Rules are compiled from the config once per load: user and group names
 // are resolved to numeric ids then, so a rename on the node takes effect at
-// the next reload, not in the middle of a request. A caller that matches no
-// tenant is rejected; the daemon never signs for everyone by default.
+// the next reload, not in the middle of a request. A rule is an AND of
+// selectors and a tenant admits a caller when any of its rules matches.
+// A caller that matches no tenant is rejected; the daemon never signs for
+// everyone by default.
+//
+// The config loader rejects rules of two tenants that one caller could
+// match (see config.Overlaps). Match still rejects a caller that matches
+// two tenants, as a fail-closed backstop for overlaps the static check
+// cannot see.
+//
+// Selectors fail closed: a hash selector never matches an executable that
+// was not hashed, a path selector matches only while the path on the host
+// still names the running image, and cgroup, unit and container selectors
+// never match a caller whose cgroup lies outside the daemon's cgroup
+// namespace.
 package policy
 
 import (
 	"fmt"
 	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/peercred"
@@ -32,19 +48,77 @@ func (t *Tenant) AllowsPredicate(predicateType string) bool {
 }
 
 type rule struct {
-	uid  *uint32
-	gid  *uint32
+	config.ResolvedRule
+
+	// auth is what the caller must present besides its peer credentials.
 	auth string
 }
 
-func (r rule) matches(id *peercred.Identity) bool {
-	if r.uid != nil && *r.uid != id.UID {
-		return false
+func (r rule) matches(id *peercred.Identity) bool { return r.mismatch(id) == "" }
+
+// mismatch returns "" when the rule admits id, else the first selector
+// that failed.
+func (r rule) mismatch(id *peercred.Identity) string {
+	if r.UID != nil && *r.UID != id.UID {
+		return fmt.Sprintf("uid %d is not %d", id.UID, *r.UID)
 	}
-	if r.gid != nil && *r.gid != id.GID {
-		return false
+	if r.GID != nil && *r.GID != id.GID {
+		return fmt.Sprintf("gid %d is not %d", id.GID, *r.GID)
 	}
-	return true
+	if r.SupplementaryGID != nil && !slices.Contains(id.Groups, *r.SupplementaryGID) {
+		return fmt.Sprintf("supplementary groups %v do not include %d", id.Groups, *r.SupplementaryGID)
+	}
+
+	if r.Executable != "" {
+		if why := executableMismatch(r.Executable, id); why != "" {
+			return why
+		}
+	}
+	if r.ExecutableSHA256 != "" {
+		switch {
+		case id.Exe.SHA256 == "":
+			return "executable was not hashed: " + id.Exe.HashSkipped
+		case id.Exe.SHA256 != r.ExecutableSHA256:
+			return fmt.Sprintf("executable sha256 %s is not %s", id.Exe.SHA256, r.ExecutableSHA256)
+		}
+	}
+
+	cgroupRule := r.SystemdUnit != "" || r.CgroupPrefix != "" || r.ContainerID != ""
+	if cgroupRule && id.Cgroup.OutsideNamespace {
+		return fmt.Sprintf("cgroup %q lies outside the daemon's cgroup namespace", id.Cgroup.Path)
+	}
+	if r.SystemdUnit != "" && id.Cgroup.SystemdUnit != r.SystemdUnit {
+		return fmt.Sprintf("systemd unit %q is not %q", id.Cgroup.SystemdUnit, r.SystemdUnit)
+	}
+	if r.CgroupPrefix != "" && !config.CgroupHasPrefix(id.Cgroup.Path, r.CgroupPrefix) {
+		return fmt.Sprintf("cgroup %q is not under %q", id.Cgroup.Path, r.CgroupPrefix)
+	}
+	if r.ContainerID != "" && id.Cgroup.ContainerID != r.ContainerID {
+		return fmt.Sprintf("container id %q is not %q", id.Cgroup.ContainerID, r.ContainerID)
+	}
+	return ""
+}
+
+// executableMismatch checks an executable path selector. The path in the
+// snapshot is in the caller's mount namespace, where the caller may have
+// mounted another file at the configured path, so the rule also requires
+// that the path on the daemon's host names the running image itself.
+func executableMismatch(path string, id *peercred.Identity) string {
+	if id.Exe.Path != path {
+		return fmt.Sprintf("executable %q is not %q", id.Exe.Path, path)
+	}
+	if id.Exe.Deleted {
+		return fmt.Sprintf("executable %q was replaced or deleted on disk after the caller started", path)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Sprintf("stat %s: %v", path, err)
+	}
+	if st.Dev != id.Exe.Device || st.Ino != id.Exe.Inode {
+		return fmt.Sprintf("running image (device %d inode %d) is not the file at %s on the host (device %d inode %d)",
+			id.Exe.Device, id.Exe.Inode, path, st.Dev, st.Ino)
+	}
+	return ""
 }
 
 // Policy is a compiled set of tenants.
@@ -57,8 +131,8 @@ func Compile(tenants []config.Tenant) (*Policy, error) {
 	p := &Policy{}
 	for _, ct := range tenants {
 		t := &Tenant{Name: ct.Name, PredicateTypes: slices.Clone(ct.PredicateTypes)}
-		for i, cr := range ct.Callers {
-			r, err := compileRule(cr)
+		for i := range ct.Callers {
+			r, err := compileRule(&ct.Callers[i])
 			if err != nil {
 				return nil, fmt.Errorf("tenant %q caller rule %d: %w", ct.Name, i, err)
 			}
@@ -69,58 +143,57 @@ func Compile(tenants []config.Tenant) (*Policy, error) {
 	return p, nil
 }
 
-func compileRule(cr config.CallerRule) (rule, error) {
-	r := rule{auth: cr.Auth}
-	switch {
-	case cr.UID != nil:
-		uid := *cr.UID
-		r.uid = &uid
-	case cr.User != "":
-		uid, err := config.LookupUser(cr.User)
-		if err != nil {
-			return r, err
-		}
-		r.uid = &uid
+func compileRule(cr *config.CallerRule) (rule, error) {
+	rr, err := cr.Resolve()
+	if err != nil {
+		return rule{}, err
 	}
-	switch {
-	case cr.GID != nil:
-		gid := *cr.GID
-		r.gid = &gid
-	case cr.Group != "":
-		gid, err := config.LookupGroup(cr.Group)
-		if err != nil {
-			return r, err
-		}
-		r.gid = &gid
+	if rr == (config.ResolvedRule{}) {
+		return rule{}, fmt.Errorf("rule sets no selector")
 	}
-	if r.uid == nil && r.gid == nil {
-		return r, fmt.Errorf("rule sets no selector")
-	}
-	return r, nil
+	return rule{ResolvedRule: rr, auth: cr.Auth}, nil
 }
 
 // Match returns the tenant whose rules admit id. When none does, it
 // returns nil and a reason for the caller. When more than one does, it
 // rejects the caller, because its tenant would be ambiguous.
 func (p *Policy) Match(id *peercred.Identity) (*Tenant, string) {
+	if id == nil {
+		return nil, "caller has no identity"
+	}
+
 	var found *Tenant
+	var misses []string
 	for _, t := range p.tenants {
-		for _, r := range t.rules {
-			if !r.matches(id) {
+		for i, r := range t.rules {
+			why := r.mismatch(id)
+			if why != "" {
+				misses = append(misses, fmt.Sprintf("tenant %q rule %d: %s", t.Name, i, why))
 				continue
 			}
 			if found != nil && found != t {
-				return nil, fmt.Sprintf("caller uid %d gid %d matches tenants %q and %q; the policy must admit each caller to one tenant",
-					id.UID, id.GID, found.Name, t.Name)
+				return nil, fmt.Sprintf("caller uid %d gid %d executable %q matches tenants %q and %q; the policy must admit each caller to one tenant",
+					id.UID, id.GID, id.Exe.Path, found.Name, t.Name)
 			}
 			found = t
 			break
 		}
 	}
 	if found == nil {
-		return nil, fmt.Sprintf("no tenant admits caller uid %d gid %d; add a caller rule for it to a tenant in the config", id.UID, id.GID)
+		return nil, noMatchReason(id, misses)
 	}
 	return found, ""
+}
+
+// noMatchReason lists why each rule failed, bounded so a large policy
+// does not produce a huge message.
+func noMatchReason(id *peercred.Identity, misses []string) string {
+	const maxListed = 8
+	if len(misses) > maxListed {
+		misses = append(misses[:maxListed:maxListed], fmt.Sprintf("(%d more rules)", len(misses)-maxListed))
+	}
+	return fmt.Sprintf("no tenant admits caller uid %d gid %d executable %q; add a caller rule for it to a tenant in the config (%s)",
+		id.UID, id.GID, id.Exe.Path, strings.Join(misses, "; "))
 }
 
 // Tenants returns the compiled tenants in config order.

@@ -153,11 +153,7 @@ func (s *Server) handleKeys(x *exchange) {
 
 func (s *Server) handleWhoAmI(x *exchange) {
 	st := s.state.Load()
-	resp := &api.WhoAmIResponse{Caller: api.Caller{
-		PID: x.caller.PID,
-		UID: x.caller.UID,
-		GID: x.caller.GID,
-	}}
+	resp := &api.WhoAmIResponse{Caller: x.caller.Caller()}
 	tenant, reason := st.Policy.Match(x.caller)
 	if tenant != nil {
 		resp.Tenant = tenant.Name
@@ -165,6 +161,7 @@ func (s *Server) handleWhoAmI(x *exchange) {
 		x.attrs = append(x.attrs, slog.String(logkey.Tenant, tenant.Name))
 	} else {
 		resp.Reason = reason
+		x.attrs = append(x.attrs, slog.String(logkey.Reason, reason))
 	}
 	x.reply(http.StatusOK, resp)
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,11 @@ type Server struct {
 	log    *slog.Logger
 	http   *http.Server
 	served atomic.Uint64
+
+	// ids reads callers' identities; conns maps each open connection to
+	// its identity, which is closed with the connection.
+	ids   *peercred.Reader
+	conns sync.Map
 }
 
 // New returns a Server that serves st until SetState replaces it. The HTTP
@@ -37,6 +43,10 @@ type Server struct {
 func New(st *pipeline.State, log *slog.Logger) *Server {
 	s := &Server{log: log}
 	s.state.Store(st)
+	s.ids = peercred.NewReader(peercred.Options{
+		MaxHashBytes: st.Config.Identity.MaxExecutableHashBytes,
+		Log:          log,
+	})
 
 	h := st.Config.HTTP
 	s.http = &http.Server{
@@ -46,7 +56,8 @@ func New(st *pipeline.State, log *slog.Logger) *Server {
 		WriteTimeout:      time.Duration(h.WriteTimeout),
 		IdleTimeout:       time.Duration(h.IdleTimeout),
 		MaxHeaderBytes:    h.MaxHeaderBytes,
-		ConnContext:       connContext,
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s
@@ -82,9 +93,24 @@ type connInfo struct {
 	err error
 }
 
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	id, err := peercred.Read(c)
+// connContext takes the caller's identity snapshot once per connection,
+// when the server accepts it.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	id, err := s.ids.Read(c)
+	if id != nil {
+		s.conns.Store(c, id)
+	}
 	return context.WithValue(ctx, connKey{}, &connInfo{id: id, err: err})
+}
+
+// connState releases a connection's identity when the connection ends.
+func (s *Server) connState(c net.Conn, state http.ConnState) {
+	if state != http.StateClosed && state != http.StateHijacked {
+		return
+	}
+	if id, ok := s.conns.LoadAndDelete(c); ok {
+		id.(*peercred.Identity).Close()
+	}
 }
 
 func callerFrom(ctx context.Context) (*peercred.Identity, error) {
@@ -98,13 +124,31 @@ func callerFrom(ctx context.Context) (*peercred.Identity, error) {
 // HTTPConfig returns the limits the server was built with.
 func (s *Server) HTTPConfig() config.HTTPConfig { return s.state.Load().Config.HTTP }
 
+// logCaller returns the identity fields of a request's log line.
 func logCaller(id *peercred.Identity) []any {
 	if id == nil {
 		return nil
 	}
-	return []any{
+	attrs := []any{
 		slog.Int(logkey.CallerPID, int(id.PID)),
 		slog.Uint64(logkey.CallerUID, uint64(id.UID)),
 		slog.Uint64(logkey.CallerGID, uint64(id.GID)),
+		slog.Any(logkey.CallerGroups, id.Groups),
+		slog.String(logkey.CallerExe, id.Exe.Path),
+		slog.String(logkey.CallerExeSHA256, id.Exe.SHA256),
+		slog.String(logkey.CallerLiveness, id.Liveness),
 	}
+	if id.Exe.Deleted {
+		attrs = append(attrs, slog.Bool(logkey.CallerExeDeleted, true))
+	}
+	if id.Cgroup.Path != "" {
+		attrs = append(attrs, slog.String(logkey.CallerCgroup, id.Cgroup.Path))
+	}
+	if id.Cgroup.SystemdUnit != "" {
+		attrs = append(attrs, slog.String(logkey.CallerUnit, id.Cgroup.SystemdUnit))
+	}
+	if id.Cgroup.ContainerID != "" {
+		attrs = append(attrs, slog.String(logkey.CallerContainer, id.Cgroup.ContainerID))
+	}
+	return attrs
 }
