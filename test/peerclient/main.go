@@ -4,7 +4,7 @@
 // connection to another program or process in between, which is how the
 // tests exercise exec after connect and pid reuse.
 //
-//	peerclient -socket S [-first PATH] [-exec PROG] [-request METHOD:PATH] [-body JSON]
+//	peerclient -socket S [-first PATH] [-wait-stdin] [-exec PROG] [-request METHOD:PATH] [-body JSON]
 //	peerclient -fd N ...        use inherited descriptor N instead of dialling
 //	peerclient -connect-only    connect, print "connected", wait for stdin to close
 //	peerclient -sleep D         do nothing for D (occupies a pid)
@@ -31,7 +31,7 @@ func main() {
 	first := flag.String("first", "", "GET this `path` first and print the response")
 	request := flag.String("request", "GET:/v1/whoami", "`METHOD:PATH` of the request")
 	body := flag.String("body", "", "JSON request `body`")
-	execProg := flag.String("exec", "", "after -first, exec `program` with the connection and the remaining flags")
+	execProg := flag.String("exec", "", "after -first and -wait-stdin, exec `program` with the connection and the remaining flags")
 	waitStdin := flag.Bool("wait-stdin", false, "wait for stdin to close before sending the request")
 	connectOnly := flag.Bool("connect-only", false, "connect, print \"connected\" and wait for stdin to close")
 	handoff := flag.Bool("handoff", false, "send all but the body's last byte, start a child that finishes the request after stdin closes, and exit")
@@ -63,12 +63,12 @@ func main() {
 		must(write(conn, rawRequest("GET", *first, "")))
 		printResponse(br)
 	}
-	if *execProg != "" {
-		execWith(conn, *execProg, *request, *body)
-	}
 	if *waitStdin {
 		fmt.Println("connected")
 		io.Copy(io.Discard, os.Stdin)
+	}
+	if *execProg != "" {
+		execWith(conn, *execProg, *request, *body)
 	}
 
 	method, path, _ := strings.Cut(*request, ":")
