@@ -38,10 +38,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // OverflowID is the id the kernel reports for a uid or gid that has no
@@ -84,7 +83,9 @@ type Identity struct {
 	// Liveness is LivenessPIDFD or LivenessStartTime.
 	Liveness string
 
-	pidfd  int
+	// pidfd is nil without SO_PEERPIDFD, so a zero Identity never
+	// closes a descriptor it does not own.
+	pidfd  *os.File
 	closed bool
 	mu     sync.Mutex
 }
@@ -174,7 +175,10 @@ func (r *Reader) Read(conn net.Conn) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := &Identity{PID: sock.cred.Pid, UID: sock.cred.Uid, GID: sock.cred.Gid, Groups: sock.groups, pidfd: sock.pidfd}
+	id := &Identity{PID: sock.cred.Pid, UID: sock.cred.Uid, GID: sock.cred.Gid, Groups: sock.groups}
+	if sock.pidfd >= 0 {
+		id.pidfd = os.NewFile(uintptr(sock.pidfd), "pidfd")
+	}
 
 	if err := id.readProc(r, acceptedAt); err != nil {
 		id.Close()
@@ -190,7 +194,7 @@ func (id *Identity) readProc(r *Reader, acceptedAt uint64) error {
 		return err
 	}
 
-	if id.pidfd < 0 {
+	if id.pidfd == nil {
 		r.warnOnce.Do(func() {
 			r.opts.Log.Warn("SO_PEERPIDFD is not available (Linux 6.5 or later provides it); confirming callers by process start time, which a pid reused within one clock tick can defeat")
 		})
@@ -217,7 +221,7 @@ func (id *Identity) readProc(r *Reader, acceptedAt uint64) error {
 	}
 	id.Cgroup = cg
 
-	if id.pidfd < 0 && start > acceptedAt {
+	if id.pidfd == nil && start > acceptedAt {
 		return id.unverifiable("process started after the connection was accepted, so pid %d was reused", id.PID)
 	}
 	return id.confirmAlive()
@@ -243,8 +247,8 @@ func (id *Identity) confirmAlive() error {
 	if id.closed {
 		return id.unverifiable("identity was closed with its connection")
 	}
-	if id.pidfd >= 0 {
-		exited, err := pidfdExited(id.pidfd)
+	if id.pidfd != nil {
+		exited, err := pidfdExited(int(id.pidfd.Fd()))
 		if err != nil {
 			return id.unverifiable("poll pidfd: %v", err)
 		}
@@ -295,11 +299,11 @@ func (id *Identity) Close() error {
 	defer id.mu.Unlock()
 
 	id.closed = true
-	if id.pidfd < 0 {
+	if id.pidfd == nil {
 		return nil
 	}
-	err := unix.Close(id.pidfd)
-	id.pidfd = -1
+	err := id.pidfd.Close()
+	id.pidfd = nil
 	return err
 }
 
