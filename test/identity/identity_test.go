@@ -406,10 +406,11 @@ func TestPIDReuseRejected(t *testing.T) {
 	d := startDaemon(t, nil, groupSocket, tenants(strings.Repeat("0", 64)))
 	caller := cred(4001, 4001, usersGID)
 
-	// The client sends all of the request but its last byte, leaves the
-	// connection to a child and exits. The test then makes a process with
-	// the same uid and executable take the client's pid, and lets the
-	// child finish the request.
+	// The client asks whoami first, so the daemon has taken its snapshot
+	// while the client runs. It then sends all of a sign request but its
+	// last byte, leaves the connection to a child and exits. The test
+	// makes a process with the same uid and executable take the client's
+	// pid, and lets the child finish the request.
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +419,7 @@ func TestPIDReuseRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(prog, "-socket", d.socket, "-handoff", "-request", "POST:"+api.PathSignDSSE, "-body", signBody)
+	cmd := exec.Command(prog, "-socket", d.socket, "-first", api.PathWhoAmI, "-handoff", "-request", "POST:"+api.PathSignDSSE, "-body", signBody)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: caller}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, outW, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -433,9 +434,19 @@ func TestPIDReuseRejected(t *testing.T) {
 	}
 
 	out := bufio.NewReader(outR)
-	line, err := out.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "child ") {
-		t.Fatalf("client printed %q (%v), want its child's pid", line, err)
+	var first strings.Builder
+	for {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("client printed %q (%v), want a whoami response and its child's pid", first.String(), err)
+		}
+		if strings.HasPrefix(line, "child ") {
+			break
+		}
+		first.WriteString(line)
+	}
+	if w := parseResponses(t, first.String())[0].whoami(t); w.Tenant != "alpha" {
+		t.Fatalf("client's whoami: tenant %q reason %q, want alpha", w.Tenant, w.Reason)
 	}
 
 	reusePID(t, prog, caller, pid)
