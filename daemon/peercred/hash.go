@@ -30,34 +30,61 @@ func keyOf(st *unix.Stat_t) hashKey {
 }
 
 // hashCache maps executable versions to their SHA-256. It holds at most
-// max entries and drops an arbitrary one when full.
+// max entries and drops an arbitrary one when full. Concurrent requests
+// for a version not yet cached wait for one read of the file, so many
+// callers starting after an upgrade cause one hash, not one each.
 type hashCache struct {
-	mu      sync.Mutex
-	max     int
-	entries map[hashKey]string
+	mu       sync.Mutex
+	max      int
+	entries  map[hashKey]string
+	inflight map[hashKey]*hashCall
+}
+
+// hashCall is one read of an executable that other requests wait for.
+// sum stays empty when the read failed or was skipped.
+type hashCall struct {
+	done chan struct{}
+	sum  string
 }
 
 func newHashCache(max int) *hashCache {
-	return &hashCache{max: max, entries: make(map[hashKey]string)}
+	return &hashCache{max: max, entries: make(map[hashKey]string), inflight: make(map[hashKey]*hashCall)}
 }
 
-func (c *hashCache) get(k hashKey) (string, bool) {
+// lookup returns the cached sum for k, or else the read in flight for k,
+// or else registers a new read that the caller must finish with done.
+func (c *hashCache) lookup(k hashKey) (sum string, call *hashCall, leader bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, ok := c.entries[k]
-	return v, ok
-}
 
-func (c *hashCache) put(k hashKey, v string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for old := range c.entries {
-			delete(c.entries, old)
-			break
-		}
+	if v, ok := c.entries[k]; ok {
+		return v, nil, false
 	}
-	c.entries[k] = v
+	if call, ok := c.inflight[k]; ok {
+		return "", call, false
+	}
+	call = &hashCall{done: make(chan struct{})}
+	c.inflight[k] = call
+	return "", call, true
+}
+
+// done finishes the read for k, caching sum when it is set.
+func (c *hashCache) done(k hashKey, call *hashCall, sum string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	delete(c.inflight, k)
+	if sum != "" {
+		if len(c.entries) >= c.max {
+			for old := range c.entries {
+				delete(c.entries, old)
+				break
+			}
+		}
+		c.entries[k] = sum
+	}
+	call.sum = sum
+	close(call.done)
 }
 
 // hashExecutable sets exe.SHA256 from the cache or by reading f, an open
@@ -70,11 +97,35 @@ func (r *Reader) hashExecutable(f *os.File, st *unix.Stat_t, exe *Executable) er
 	}
 
 	key := keyOf(st)
-	if sum, ok := r.cache.get(key); ok {
-		exe.SHA256 = sum
-		exe.HashCached = true
+	sum, call, leader := r.cache.lookup(key)
+	if sum != "" {
+		exe.SHA256, exe.HashCached = sum, true
 		return nil
 	}
+	if !leader {
+		<-call.done
+		if call.sum != "" {
+			exe.SHA256, exe.HashCached = call.sum, true
+			return nil
+		}
+		// The other read failed or was skipped; read the file here so
+		// this caller gets its own error or reason.
+		return r.readHash(f, st, key, exe)
+	}
+
+	err := r.readHash(f, st, key, exe)
+	r.cache.done(key, call, exe.SHA256)
+	return err
+}
+
+// readHash hashes f, whose stat at open was st, into exe.
+func (r *Reader) readHash(f *os.File, st *unix.Stat_t, key hashKey, exe *Executable) error {
+	limit := r.opts.MaxHashBytes
+
+	// Slots bound how many executables are read at once, so a burst of
+	// new callers cannot take every core and disk queue.
+	r.hashSlots <- struct{}{}
+	defer func() { <-r.hashSlots }()
 
 	// Reading at most limit+1 bytes bounds the work even if the file
 	// grows after the stat.
@@ -97,6 +148,5 @@ func (r *Reader) hashExecutable(f *os.File, st *unix.Stat_t, exe *Executable) er
 	}
 
 	exe.SHA256 = hex.EncodeToString(h.Sum(nil))
-	r.cache.put(key, exe.SHA256)
 	return nil
 }

@@ -362,3 +362,51 @@ func TestRecheckAfterExec(t *testing.T) {
 		t.Fatalf("Recheck after exec = %v, want a rejection for another executable", err)
 	}
 }
+
+func TestConcurrentReadsHashOnce(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Program(t, "./test/peerclient")
+	dir := publicDir(t)
+	large := filepath.Join(dir, "large")
+	copyExecutable(t, prog, large, 32<<20)
+	l, sock := listen(t)
+	r := peercred.NewReader(peercred.Options{})
+
+	const callers = 4
+	conns := make([]net.Conn, callers)
+	for i := range conns {
+		startClient(t, nil, large, "-socket", sock, "-connect-only")
+		conns[i] = accept(t, l)
+	}
+
+	type result struct {
+		id  *peercred.Identity
+		err error
+	}
+	results := make(chan result, callers)
+	for _, c := range conns {
+		go func() {
+			id, err := r.Read(c)
+			results <- result{id, err}
+		}()
+	}
+
+	want := fileSHA256(t, large)
+	uncached := 0
+	for range callers {
+		res := <-results
+		if res.err != nil {
+			t.Fatalf("Read: %v", res.err)
+		}
+		defer res.id.Close()
+		if res.id.Exe.SHA256 != want {
+			t.Errorf("sha256 %s, want %s", res.id.Exe.SHA256, want)
+		}
+		if !res.id.Exe.HashCached {
+			uncached++
+		}
+	}
+	if uncached != 1 {
+		t.Errorf("%d of %d concurrent reads hashed the file, want 1", uncached, callers)
+	}
+}

@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -139,9 +140,10 @@ type Options struct {
 
 // Reader takes identity snapshots and caches executable hashes.
 type Reader struct {
-	opts     Options
-	cache    *hashCache
-	warnOnce sync.Once
+	opts      Options
+	cache     *hashCache
+	hashSlots chan struct{}
+	warnOnce  sync.Once
 }
 
 // NewReader returns a Reader with opts.
@@ -155,7 +157,11 @@ func NewReader(opts Options) *Reader {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Reader{opts: opts, cache: newHashCache(opts.CacheEntries)}
+	return &Reader{
+		opts:      opts,
+		cache:     newHashCache(opts.CacheEntries),
+		hashSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
 }
 
 var defaultReader = sync.OnceValue(func() *Reader { return NewReader(Options{}) })

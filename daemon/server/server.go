@@ -12,6 +12,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -87,20 +88,26 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ct
 
 type connKey struct{}
 
-// connInfo is the caller identity of one connection, read at accept.
+// connInfo is the caller identity of one connection. The snapshot starts
+// at accept in its own goroutine, because net/http calls ConnContext in
+// its accept loop and hashing a large executable there would hold up
+// every other connection. done closes when id and err are set.
 type connInfo struct {
-	id  *peercred.Identity
-	err error
+	done chan struct{}
+	id   *peercred.Identity
+	err  error
 }
 
-// connContext takes the caller's identity snapshot once per connection,
-// when the server accepts it.
+// connContext starts the caller's identity snapshot when the server
+// accepts the connection.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	id, err := s.ids.Read(c)
-	if id != nil {
-		s.conns.Store(c, id)
-	}
-	return context.WithValue(ctx, connKey{}, &connInfo{id: id, err: err})
+	ci := &connInfo{done: make(chan struct{})}
+	go func() {
+		ci.id, ci.err = s.ids.Read(c)
+		close(ci.done)
+	}()
+	s.conns.Store(c, ci)
+	return context.WithValue(ctx, connKey{}, ci)
 }
 
 // connState releases a connection's identity when the connection ends.
@@ -108,17 +115,31 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 	if state != http.StateClosed && state != http.StateHijacked {
 		return
 	}
-	if id, ok := s.conns.LoadAndDelete(c); ok {
-		id.(*peercred.Identity).Close()
+	v, ok := s.conns.LoadAndDelete(c)
+	if !ok {
+		return
 	}
+	ci := v.(*connInfo)
+	go func() {
+		<-ci.done
+		if ci.id != nil {
+			ci.id.Close()
+		}
+	}()
 }
 
+// callerFrom waits for the snapshot of the request's connection.
 func callerFrom(ctx context.Context) (*peercred.Identity, error) {
 	ci, ok := ctx.Value(connKey{}).(*connInfo)
 	if !ok {
 		return nil, errors.New("connection has no caller identity")
 	}
-	return ci.id, ci.err
+	select {
+	case <-ci.done:
+		return ci.id, ci.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("request ended before the caller identity was read: %w", ctx.Err())
+	}
 }
 
 // HTTPConfig returns the limits the server was built with.

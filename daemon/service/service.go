@@ -154,8 +154,8 @@ func reload(ctx context.Context, srv *server.Server, g *guard.Guard, opts Option
 		return
 	}
 	old := srv.State()
-	if cfg.Socket != old.Config.Socket || cfg.HTTP != old.Config.HTTP {
-		log.Warn("socket and http settings change only at restart; the new values are ignored until then")
+	if cfg.Socket != old.Config.Socket || cfg.HTTP != old.Config.HTTP || cfg.Identity != old.Config.Identity {
+		log.Warn("socket, http and identity settings change only at restart; the new values are ignored until then")
 	}
 	st, err := pipeline.NewState(ctx, cfg)
 	if err != nil {
