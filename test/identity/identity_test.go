@@ -528,3 +528,77 @@ func TestUnmappedUIDRejected(t *testing.T) {
 		t.Errorf("mapped root with unreadable executable: status %d body %s, want 401", rs[0].status, rs[0].body)
 	}
 }
+
+func TestExecutablePathMountedOverRejected(t *testing.T) {
+	testenv.Tool(t, "unshare")
+	prog := testenv.Program(t, "./test/peerclient")
+	other := paddedCopy(t, prog, 1024)
+	d := startDaemon(t, nil, "",
+		"  - name: path\n    predicate_types: [\"*\"]\n    callers:\n      - uid: 0\n        executable: "+prog+"\n")
+
+	w := run(t, nil, prog, "-socket", d.socket)[0].whoami(t)
+	if w.Tenant != "path" {
+		t.Fatalf("caller running %s: tenant %q reason %q, want path", prog, w.Tenant, w.Reason)
+	}
+
+	// In a private mount namespace, another binary is mounted at the
+	// configured path. /proc/PID/exe then shows that path, but the host's
+	// file there is not the running image.
+	script := fmt.Sprintf("mount --bind %s %s && exec %s -socket %s", other, prog, prog, d.socket)
+	rs := run(t, nil, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	w = rs[0].whoami(t)
+	if w.Caller.Executable != prog {
+		t.Fatalf("executable %q, want the mounted-over path %q", w.Caller.Executable, prog)
+	}
+	if w.Tenant != "" || !strings.Contains(w.Reason, "is not the file at") {
+		t.Errorf("caller with a file mounted over the path: tenant %q reason %q, want no tenant", w.Tenant, w.Reason)
+	}
+}
+
+func TestExecutableReplacedJudgedByRunningImage(t *testing.T) {
+	prog := testenv.Program(t, "./test/peerclient")
+	path := paddedCopy(t, prog, 0)
+	d := startDaemon(t, nil, groupSocket, tenants(fileSHA256(t, prog)))
+
+	cmd := exec.Command(path, "-socket", d.socket, "-start-only")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred(4006, 4400, usersGID)}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "started\n" {
+		t.Fatalf("client printed %q (%v), want started", line, err)
+	}
+
+	// Replace the file as a package upgrade does, with a different binary
+	// renamed over the path, while the caller runs and before it connects.
+	replacement := paddedCopy(t, prog, 4096)
+	if err := os.Rename(replacement, path); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	rest, err := io.ReadAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	w := parseResponses(t, string(rest))[0].whoami(t)
+	if !w.Caller.ExecutableDeleted {
+		t.Error("replaced executable not reported deleted")
+	}
+	if w.Caller.ExecutableSHA256 != fileSHA256(t, prog) {
+		t.Errorf("sha256 %s, want the running image's %s", w.Caller.ExecutableSHA256, fileSHA256(t, prog))
+	}
+	if w.Tenant != "hash" {
+		t.Errorf("tenant %q reason %q, want hash, chosen by the running image", w.Tenant, w.Reason)
+	}
+}

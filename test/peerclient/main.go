@@ -7,6 +7,7 @@
 //	peerclient -socket S [-first PATH] [-wait-stdin] [-exec PROG] [-request METHOD:PATH] [-body JSON]
 //	peerclient -fd N ...        use inherited descriptor N instead of dialling
 //	peerclient -connect-only    connect, print "connected", wait for stdin to close
+//	peerclient -start-only ...  print "started", wait for stdin to close, then connect
 //	peerclient -sleep D         do nothing for D (occupies a pid)
 package main
 
@@ -33,6 +34,7 @@ func main() {
 	body := flag.String("body", "", "JSON request `body`")
 	execProg := flag.String("exec", "", "after -first and -wait-stdin, exec `program` with the connection and the remaining flags")
 	waitStdin := flag.Bool("wait-stdin", false, "wait for stdin to close before sending the request")
+	startFirst := flag.Bool("start-only", false, "print \"started\" and wait for stdin to close before connecting")
 	connectOnly := flag.Bool("connect-only", false, "connect, print \"connected\" and wait for stdin to close")
 	handoff := flag.Bool("handoff", false, "send all but the body's last byte, start a child that finishes the request after stdin closes, and exit")
 	rest := flag.String("rest", "", "with -fd: bytes to send after stdin closes before reading the response")
@@ -43,6 +45,11 @@ func main() {
 		fmt.Println("sleeping")
 		time.Sleep(*sleep)
 		return
+	}
+
+	if *startFirst {
+		fmt.Println("started")
+		io.Copy(io.Discard, os.Stdin)
 	}
 
 	conn := connect(*socket, *fd)
