@@ -602,3 +602,28 @@ func TestExecutableReplacedJudgedByRunningImage(t *testing.T) {
 		t.Errorf("tenant %q reason %q, want hash, chosen by the running image", w.Tenant, w.Reason)
 	}
 }
+
+func TestLargeExecutableHashBoundedAndCached(t *testing.T) {
+	prog := testenv.Program(t, "./test/peerclient")
+	large := paddedCopy(t, prog, 24<<20)
+	d := startDaemon(t, nil, groupSocket+"identity:\n  max_executable_hash_bytes: 16777216\n", tenants(fileSHA256(t, prog)))
+	caller := cred(4006, 4400, usersGID)
+
+	w := run(t, caller, large, "-socket", d.socket)[0].whoami(t)
+	if w.Caller.ExecutableSHA256 != "" || !strings.Contains(w.Caller.ExecutableHashSkipped, "over the hashing limit of 16777216") {
+		t.Errorf("executable over the limit: sha256 %q skipped %q, want no hash and the limit", w.Caller.ExecutableSHA256, w.Caller.ExecutableHashSkipped)
+	}
+	if w.Tenant != "" || !strings.Contains(w.Reason, "was not hashed") {
+		t.Errorf("executable over the limit: tenant %q reason %q, want none because it was not hashed", w.Tenant, w.Reason)
+	}
+
+	for i, wantCached := range []bool{false, true} {
+		w := run(t, caller, prog, "-socket", d.socket)[0].whoami(t)
+		if w.Caller.ExecutableHashCached != wantCached {
+			t.Errorf("request %d: hash cached %v, want %v", i, w.Caller.ExecutableHashCached, wantCached)
+		}
+		if w.Tenant != "hash" {
+			t.Errorf("request %d: tenant %q reason %q, want hash", i, w.Tenant, w.Reason)
+		}
+	}
+}
