@@ -117,10 +117,10 @@ func (v *validator) checkSelectors(path string, r *CallerRule) {
 }
 
 // checkOverlaps reports pairs of rules in different tenants that some
-// caller could match at once. The check works per selector: two rules are
-// disjoint only when some selector that both set can never match the same
-// caller (different uids, gids, executable paths, hashes, units or
-// container ids, or cgroup prefixes neither of which contains the other).
+// caller could match at once. The check works per selector. Two rules are
+// disjoint only when a selector that both set can never match the same
+// caller: different uids, gids, executable paths, hashes, units or
+// container ids, or cgroup prefixes neither of which contains the other.
 // Selectors of different kinds are assumed independent, and supplementary
 // groups never make rules disjoint, since a caller can be in many groups.
 // So the check may report rules that no real caller matches both of, and

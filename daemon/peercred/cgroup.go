@@ -37,6 +37,10 @@ type Cgroup struct {
 	// holds the process, and ContainerRuntime names the runtime whose
 	// naming scheme matched ("docker", "containerd", "cri-o", "podman",
 	// or "cgroupfs" for a bare id).
+	//
+	// NOTE: below user@UID.service and in other delegated subtrees the
+	// owner names cgroups freely, so an id found there is only as
+	// trustworthy as that owner's uid.
 	ContainerID      string
 	ContainerRuntime string
 

@@ -12,10 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hashKey identifies one version of an executable file. A file written in
-// place gets a new size, mtime or ctime, and a new file gets a new inode,
-// so a cached hash is never served for changed content unless the writer
-// also restored all three times, which needs root.
+// hashKey identifies one version of an executable file. A new file gets a
+// new inode, and any write to a file sets its ctime. The file's owner can
+// reset the mtime, but only root can set a ctime (by moving the clock), so
+// changed content never gets a cached hash.
 type hashKey struct {
 	dev, ino     uint64
 	size         int64

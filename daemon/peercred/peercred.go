@@ -9,10 +9,11 @@
 //   - a pidfd from SO_PEERPIDFD (Linux 6.5 and later), which names the
 //     connecting process itself rather than a pid number that can be
 //     reused;
-//   - from /proc/PID: the executable (path, device, inode, whether it was
-//     deleted, and the SHA-256 of the running image read through
-//     /proc/PID/exe, so a file replaced on disk is judged by what runs),
-//     the cgroup path, the systemd unit derived from it and a container id
+//   - from /proc/PID: the executable's path, device and inode, whether it
+//     was deleted, and the SHA-256 of the running image. The image is read
+//     through /proc/PID/exe, so a file replaced on disk is judged by what
+//     runs;
+//   - the cgroup path, the systemd unit derived from it and a container id
 //     where the cgroup shows one.
 //
 // After the /proc reads, Read confirms through the pidfd that the
@@ -116,7 +117,7 @@ type Executable struct {
 	// HashCached is true when SHA256 came from the cache.
 	HashCached bool
 
-	// HashSkipped says why SHA256 is empty.
+	// HashSkipped is the reason SHA256 is empty.
 	HashSkipped string
 }
 

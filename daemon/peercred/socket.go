@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// socketCreds is what the kernel recorded on the socket itself.
+// socketCreds are the credentials the kernel recorded on the socket.
 type socketCreds struct {
 	cred   *unix.Ucred
 	groups []uint32

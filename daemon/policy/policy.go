@@ -12,9 +12,9 @@
 // two tenants, as a fail-closed backstop for overlaps the static check
 // cannot see.
 //
-// Selectors fail closed: a hash selector never matches an executable that
-// was not hashed, a path selector matches only while the path on the host
-// still names the running image, and cgroup, unit and container selectors
+// Selectors fail closed. A hash selector never matches an executable that
+// was not hashed. A path selector matches only while the path on the host
+// still names the running image. Cgroup, unit and container selectors
 // never match a caller whose cgroup lies outside the daemon's cgroup
 // namespace.
 package policy
