@@ -410,3 +410,27 @@ func TestConcurrentReadsHashOnce(t *testing.T) {
 		t.Errorf("%d of %d concurrent reads hashed the file, want 1", uncached, callers)
 	}
 }
+
+func TestReadManySupplementaryGroups(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Program(t, "./test/peerclient")
+	l, sock := listen(t)
+
+	// More groups than the first SO_PEERGROUPS buffer holds, so the read
+	// must grow it.
+	groups := make([]uint32, 300)
+	for i := range groups {
+		groups[i] = uint32(5000 + i)
+	}
+	startClient(t, &syscall.Credential{Uid: 4001, Gid: 4001, Groups: groups}, prog, "-socket", sock, "-connect-only")
+	id := read(t, peercred.NewReader(peercred.Options{}), accept(t, l))
+
+	if len(id.Groups) != len(groups) {
+		t.Fatalf("got %d groups, want %d", len(id.Groups), len(groups))
+	}
+	for _, g := range groups {
+		if !slices.Contains(id.Groups, g) {
+			t.Errorf("groups lack %d", g)
+		}
+	}
+}
