@@ -122,6 +122,9 @@ type Caller struct {
 	// ExecutableDeleted is true when the running image was unlinked or
 	// replaced on disk after the process started.
 	ExecutableDeleted bool `json:"executableDeleted,omitempty"`
+	// ExecutableUnavailable is the reason the daemon could not read the
+	// executable. No executable selector matches such a caller.
+	ExecutableUnavailable string `json:"executableUnavailable,omitempty"`
 
 	Cgroup        string `json:"cgroup,omitempty"`
 	CgroupVersion int    `json:"cgroupVersion,omitempty"`

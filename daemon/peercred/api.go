@@ -19,6 +19,7 @@ func (id *Identity) Caller() api.Caller {
 		ExecutableHashCached:  id.Exe.HashCached,
 		ExecutableHashSkipped: id.Exe.HashSkipped,
 		ExecutableDeleted:     id.Exe.Deleted,
+		ExecutableUnavailable: id.Exe.Unavailable,
 
 		Cgroup:                 id.Cgroup.Path,
 		CgroupVersion:          id.Cgroup.Version,

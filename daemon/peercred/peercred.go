@@ -30,19 +30,24 @@
 // the daemon signs, so a caller that execs another binary after connecting
 // cannot sign as the first one.
 //
-// Reading another user's /proc/PID/exe needs root or CAP_SYS_PTRACE, so a
-// daemon without them rejects callers of other users.
+// Reading another user's /proc/PID/exe needs root or CAP_SYS_PTRACE. A
+// daemon without them records the executable as unavailable for such
+// callers, so rules that select by executable never match them, and logs
+// that once.
 package peercred
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/signerd/signerd/daemon/logkey"
 )
 
 // OverflowID is the id the kernel reports for a uid or gid that has no
@@ -119,6 +124,12 @@ type Executable struct {
 
 	// HashSkipped is the reason SHA256 is empty.
 	HashSkipped string
+
+	// Unavailable is the reason the daemon could not open the image, set
+	// when it lacks root or CAP_SYS_PTRACE and the caller is another
+	// user's process. The other fields are then empty, executable
+	// selectors never match, and Recheck cannot compare the image.
+	Unavailable string
 }
 
 // Options configure a Reader.
@@ -144,7 +155,9 @@ type Reader struct {
 	opts      Options
 	cache     *hashCache
 	hashSlots chan struct{}
-	warnOnce  sync.Once
+
+	warnOnce    sync.Once
+	exeWarnOnce sync.Once
 }
 
 // NewReader returns a Reader with opts.
@@ -217,7 +230,17 @@ func (id *Identity) readProc(r *Reader, acceptedAt uint64) error {
 	id.StartTime = start
 
 	exe, err := r.readExecutable(id.PID)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		// Only the executable needs ptrace access. The rest of the
+		// snapshot stays verified, and rules that need the executable
+		// fail closed.
+		exe = Executable{Unavailable: fmt.Sprintf("the daemon may not read /proc/%d/exe (%v); executable selectors need root or CAP_SYS_PTRACE", id.PID, err)}
+		r.exeWarnOnce.Do(func() {
+			r.opts.Log.Warn("cannot read the executables of other users' processes; caller rules with executable or executable_sha256 will not match them until the daemon runs as root or with CAP_SYS_PTRACE",
+				slog.Int(logkey.CallerPID, int(id.PID)), slog.Uint64(logkey.CallerUID, uint64(id.UID)), slog.String(logkey.Error, err.Error()))
+		})
+	case err != nil:
 		return id.unverifiable("read executable: %v", err)
 	}
 	id.Exe = exe
@@ -281,6 +304,11 @@ func (id *Identity) confirmAlive() error {
 func (id *Identity) Recheck() error {
 	if err := id.confirmAlive(); err != nil {
 		return err
+	}
+	if id.Exe.Unavailable != "" {
+		// No rule could have matched on the executable, and an exec does
+		// not change the uid, gids or cgroup that rules did match.
+		return nil
 	}
 
 	dev, ino, err := statExecutable(id.PID)

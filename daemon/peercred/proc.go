@@ -21,8 +21,10 @@ func procPath(pid int32, name string) string {
 	return "/proc/" + strconv.Itoa(int(pid)) + "/" + name
 }
 
-// readStartTime returns field 22 of /proc/PID/stat, the start time in
-// clock ticks since boot.
+// ProcessStartTime returns field 22 of /proc/PID/stat, the start time in
+// clock ticks since boot, which Identity.StartTime holds.
+func ProcessStartTime(pid int32) (uint64, error) { return readStartTime(pid) }
+
 func readStartTime(pid int32) (uint64, error) {
 	data, err := os.ReadFile(procPath(pid, "stat"))
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +77,7 @@ func (f *stageFixture) state() *State {
 
 func signRequest(uid uint32) *Request {
 	return &Request{
-		Caller: &peercred.Identity{PID: 1, UID: uid, GID: uid},
+		Caller: selfIdentity(uid),
 		Body: &api.SignRequest{
 			Subjects:      []api.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("ab", 32)}}},
 			PredicateType: "https://cyclonedx.org/bom",
@@ -161,5 +163,24 @@ func TestStageRequiresToken(t *testing.T) {
 	_, err := st.Sign(context.Background(), signRequest(1001))
 	if codeOf(err) != api.CodeTokenMissing {
 		t.Fatalf("tenant a without token: %v, want token_missing", err)
+	}
+}
+
+// selfIdentity returns an identity for the test process with the given
+// uid and gid, carrying the start time and executable that the pipeline
+// rechecks before it signs.
+func selfIdentity(uid uint32) *peercred.Identity {
+	pid := int32(os.Getpid())
+	start, err := peercred.ProcessStartTime(pid)
+	if err != nil {
+		panic(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+		panic(err)
+	}
+	return &peercred.Identity{
+		PID: pid, UID: uid, GID: uid, StartTime: start,
+		Exe: peercred.Executable{Device: st.Dev, Inode: st.Ino},
 	}
 }

@@ -69,6 +69,9 @@ func (r rule) mismatch(id *peercred.Identity) string {
 		return fmt.Sprintf("supplementary groups %v do not include %d", id.Groups, *r.SupplementaryGID)
 	}
 
+	if (r.Executable != "" || r.ExecutableSHA256 != "") && id.Exe.Unavailable != "" {
+		return "executable unavailable: " + id.Exe.Unavailable
+	}
 	if r.Executable != "" {
 		if why := executableMismatch(r.Executable, id); why != "" {
 			return why

@@ -65,6 +65,20 @@ func TestMatchSelectors(t *testing.T) {
 		},
 		{name: "executable path", rule: config.CallerRule{Executable: exe}, want: true},
 		{
+			name: "unreadable executable by hash", rule: config.CallerRule{ExecutableSHA256: shaA},
+			change: func(id *peercred.Identity) { id.Exe = peercred.Executable{Unavailable: "no CAP_SYS_PTRACE"} },
+			reason: "executable unavailable: no CAP_SYS_PTRACE",
+		},
+		{
+			name: "unreadable executable by path", rule: config.CallerRule{Executable: exe},
+			change: func(id *peercred.Identity) { id.Exe = peercred.Executable{Unavailable: "no CAP_SYS_PTRACE"} },
+			reason: "executable unavailable",
+		},
+		{
+			name: "unreadable executable by uid", rule: config.CallerRule{UID: u32(1000)}, want: true,
+			change: func(id *peercred.Identity) { id.Exe = peercred.Executable{Unavailable: "no CAP_SYS_PTRACE"} },
+		},
+		{
 			name: "executable path of a deleted image", rule: config.CallerRule{Executable: exe},
 			change: func(id *peercred.Identity) { id.Exe.Deleted = true },
 			reason: "replaced or deleted",
