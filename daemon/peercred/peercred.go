@@ -25,7 +25,8 @@
 //
 // Read fails closed: a peer in another pid namespace (pid 0), a uid or
 // gid that is the overflow id of an unmapped user namespace (65534), and
-// any error while reading the snapshot reject the caller. Recheck repeats
+// any error while reading the snapshot reject the caller, except the one
+// permission error described below. Recheck repeats
 // the liveness check and confirms the executable's device and inode before
 // the daemon signs, so a caller that execs another binary after connecting
 // cannot sign as the first one.
