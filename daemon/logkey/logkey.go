@@ -53,6 +53,11 @@ const (
 	// Connect guard fields.
 	GuardCgroup = "guard_cgroup"
 	GuardPinDir = "guard_pin_dir"
+
+	// Audit trail fields.
+	AuditDir  = "audit_dir"
+	AuditFile = "audit_file"
+	AuditSeq  = "audit_seq"
 )
 
 // Outcomes of a request.
