@@ -109,7 +109,16 @@ type Request struct {
 	// as the caller sent them.
 	PredicateSHA256 string `json:"predicateSha256,omitempty"`
 
-	Scanner string `json:"scanner,omitempty"`
+	// Scanner is the scanner the caller declared, unchecked.
+	Scanner *Scanner `json:"scanner,omitempty"`
+}
+
+// Scanner is the caller's declaration of the tool that made the
+// predicate.
+type Scanner struct {
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Image   string `json:"image,omitempty"`
 }
 
 // Verdict is the result of one check.

@@ -46,6 +46,8 @@ type Config struct {
 
 	Identity IdentityConfig `yaml:"identity"`
 
+	Audit AuditConfig `yaml:"audit"`
+
 	Tenants []Tenant `yaml:"tenants"`
 
 	// Guard is the kernel-side connect guard.

@@ -2,12 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/bundle"
 	"github.com/signerd/signerd/daemon/dsse"
 	"github.com/signerd/signerd/daemon/peercred"
@@ -34,6 +33,10 @@ type Request struct {
 
 	// BodyBytes is the size of the request body.
 	BodyBytes int64
+
+	// Audit receives the request's record. It outlives reloads, so it
+	// is passed with each request instead of living in State.
+	Audit Recorder
 }
 
 // Result is a completed signature.
@@ -48,12 +51,14 @@ type Result struct {
 	LogAttrs []slog.Attr
 }
 
-// Sign runs the pipeline for req. Every error is an *api.Error.
-func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
+// sign runs the stages for req and fills rec with what each stage
+// decided. Every error is an *api.Error.
+func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Result, error) {
 	tenant, err := s.authorize(req)
 	if err != nil {
 		return nil, err
 	}
+	rec.Tenant = tenant.Name
 
 	release, logAttrs, err := s.entitle(req)
 	if err != nil {
@@ -79,6 +84,7 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
 	}
 	signedAt := time.Now().UTC()
+	rec.KeyHint, rec.KeyID = s.KeyHint, s.Signer.URI()
 
 	out, err := bundle.New(env, s.KeyHint).Marshal()
 	if err != nil {
@@ -88,7 +94,6 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 	return &Result{
 		Bundle:   out,
 		KeyHint:  s.KeyHint,
-		RecordID: newRecordID(),
 		SignedAt: signedAt,
 		Tenant:   tenant.Name,
 		LogAttrs: logAttrs,
@@ -101,12 +106,4 @@ func (s *State) authorize(req *Request) (*policy.Tenant, error) {
 		return nil, api.Errorf(api.CodeForbidden, "%s", reason)
 	}
 	return tenant, nil
-}
-
-// newRecordID returns a random record id.
-// TODO: take the id from the audit trail once records are persisted.
-func newRecordID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -29,6 +29,11 @@ type exchange struct {
 	attrs         []any
 	status        int
 	code          api.Code
+
+	// onFail runs before an error response is written. On the sign
+	// endpoint it records requests rejected before the pipeline, which
+	// records its own decisions.
+	onFail func(*api.Error)
 }
 
 // ServeHTTP guards, routes and logs one request.
@@ -37,6 +42,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, correlationID: correlationID(r)}
 	w.Header().Set(api.HeaderCorrelationID, x.correlationID)
 	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Path == api.PathSignDSSE {
+		x.onFail = func(e *api.Error) { s.recordRejection(x, e) }
+	}
 
 	s.route(x)
 
@@ -107,6 +115,7 @@ func (s *Server) handleSign(x *exchange) {
 	}
 	x.attrs = append(x.attrs, slog.String(logkey.PredicateType, req.PredicateType), subjectDigests(req.Subjects))
 
+	x.onFail = nil
 	res, err := st.Sign(x.r.Context(), &pipeline.Request{
 		CorrelationID: x.correlationID,
 		Caller:        x.caller,
@@ -117,6 +126,7 @@ func (s *Server) handleSign(x *exchange) {
 		DPoP:          x.r.Header.Values(api.HeaderDPoP),
 		PoE:           x.r.Header.Values(api.HeaderPoE),
 		BodyBytes:     body.n,
+		Audit:         s.audit,
 	})
 	if res != nil {
 		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant))
@@ -167,10 +177,14 @@ func (s *Server) handleWhoAmI(x *exchange) {
 }
 
 func (s *Server) handleHealthz(x *exchange) {
-	x.reply(http.StatusOK, &api.HealthResponse{
-		Status: "ok",
-		Checks: map[string]string{"key": "ok"},
-	})
+	resp := &api.HealthResponse{Status: "ok", Checks: map[string]string{"key": "ok"}}
+	if err := s.auditHealth(); err != nil {
+		resp.Status = "degraded"
+		resp.Checks["audit"] = err.Error()
+	} else {
+		resp.Checks["audit"] = "ok"
+	}
+	x.reply(http.StatusOK, resp)
 }
 
 // countingReader counts the bytes read through it.
@@ -251,6 +265,10 @@ func (x *exchange) reply(status int, v any) {
 }
 
 func (x *exchange) fail(e *api.Error) {
+	if f := x.onFail; f != nil {
+		x.onFail = nil
+		f(e)
+	}
 	x.code = e.Code
 	x.status = e.Code.Status()
 	if e.RetryAfterSeconds > 0 {

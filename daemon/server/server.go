@@ -37,17 +37,34 @@ type Server struct {
 	// its identity, which is closed with the connection.
 	ids   *peercred.Reader
 	conns sync.Map
+
+	// audit records every decision on the sign endpoint. It is not part
+	// of the state, so a reload keeps the same trail.
+	audit pipeline.Recorder
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAudit makes the server record decisions in rec. Without it, sign
+// requests fail with unavailable.
+func WithAudit(rec pipeline.Recorder) Option {
+	return func(s *Server) { s.audit = rec }
 }
 
 // New returns a Server that serves st until SetState replaces it. The HTTP
 // limits come from st's config and are fixed for the server's life.
-func New(st *pipeline.State, log *slog.Logger) *Server {
+func New(st *pipeline.State, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{log: log}
 	s.state.Store(st)
 	s.ids = peercred.NewReader(peercred.Options{
 		MaxHashBytes: st.Config.Identity.MaxExecutableHashBytes,
 		Log:          log,
 	})
+
+	for _, o := range opts {
+		o(s)
+	}
 
 	h := st.Config.HTTP
 	s.http = &http.Server{

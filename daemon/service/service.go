@@ -18,6 +18,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/guard"
 	"github.com/signerd/signerd/daemon/listener"
@@ -52,6 +53,11 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 
+	// The trail lives as long as the process: reloads swap the state
+	// but keep the trail, so its chain and writer are never split.
+	trail := audit.Open(cfg.AuditDir(), audit.Options{MaxFileBytes: cfg.Audit.MaxFileBytes, Log: log})
+	defer closeTrail(trail, log)
+
 	st, err := pipeline.NewState(ctx, cfg)
 	if err != nil {
 		return err
@@ -79,7 +85,7 @@ func Run(ctx context.Context, opts Options) error {
 		// once the daemon has a metrics endpoint.
 	}
 
-	srv := server.New(st, log)
+	srv := server.New(st, log, server.WithAudit(trail))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 
@@ -154,8 +160,9 @@ func reload(ctx context.Context, srv *server.Server, g *guard.Guard, opts Option
 		return
 	}
 	old := srv.State()
-	if cfg.Socket != old.Config.Socket || cfg.HTTP != old.Config.HTTP || cfg.Identity != old.Config.Identity {
-		log.Warn("socket, http and identity settings change only at restart; the new values are ignored until then")
+	if cfg.Socket != old.Config.Socket || cfg.HTTP != old.Config.HTTP || cfg.Identity != old.Config.Identity ||
+		cfg.AuditDir() != old.Config.AuditDir() || cfg.Audit.MaxFileBytes != old.Config.Audit.MaxFileBytes {
+		log.Warn("socket, http, identity and audit settings change only at restart; the new values are ignored until then")
 	}
 	st, err := pipeline.NewState(ctx, cfg)
 	if err != nil {
@@ -183,6 +190,14 @@ func shutdown(srv *server.Server, log *slog.Logger) error {
 	}
 	log.Info("signerd stopped", slog.Uint64("requests_served", srv.Served()))
 	return nil
+}
+
+// closeTrail runs after the server has drained, so every request that
+// got a response has its record committed.
+func closeTrail(trail *audit.Trail, log *slog.Logger) {
+	if err := trail.Close(); err != nil {
+		log.Error("audit trail did not close cleanly", slog.String(logkey.AuditDir, trail.Dir()), slog.String(logkey.Error, err.Error()))
+	}
 }
 
 func notify(log *slog.Logger, state string) {

@@ -46,6 +46,7 @@ func commands() []command {
 		{"health", "print the daemon's health", cmdHealth},
 		{"bench", "measure signing throughput and latency over the socket", cmdBench},
 		{"guard", "show or remove the kernel connect guard (status, remove; as root)", cmdGuard},
+		{"audit", "verify the hash chain of an audit trail directory", cmdAudit},
 	}
 }
 
