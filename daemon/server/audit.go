@@ -18,7 +18,13 @@ func (s *Server) recordRejection(x *exchange, e *api.Error) {
 	if s.audit == nil {
 		return
 	}
-	rec := pipeline.RejectionRecord(x.correlationID, x.caller, e)
+	// A guard may reject the request before routing has set x.caller;
+	// the connection's identity was read at accept either way.
+	caller := x.caller
+	if caller == nil {
+		caller, _ = callerFrom(x.r.Context())
+	}
+	rec := pipeline.RejectionRecord(x.correlationID, caller, e)
 	if err := s.audit.Append(x.r.Context(), rec); err != nil {
 		s.log.Error("audit record of a rejected sign request could not be written",
 			slog.String(logkey.CorrelationID, x.correlationID), slog.String(logkey.Error, err.Error()))
