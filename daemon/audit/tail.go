@@ -23,7 +23,7 @@ func (t *Trail) openTail() error {
 	}
 	t.seq, t.prev = 0, ZeroHash
 	if len(names) == 0 {
-		return nil
+		return t.checkCommitted()
 	}
 
 	lastPath := join(t.dir, names[len(names)-1])
@@ -56,6 +56,10 @@ func (t *Trail) openTail() error {
 	if first, _ := parseFileName(names[len(names)-1]); size == 0 && first != t.seq+1 {
 		return fmt.Errorf("audit trail file %s is empty but its name says it starts at record %d, while the last record is %d; remove the empty file to resume signing",
 			lastPath, first, t.seq)
+	}
+
+	if err := t.checkCommitted(); err != nil {
+		return err
 	}
 
 	f, err := os.OpenFile(lastPath, os.O_WRONLY|os.O_APPEND, 0)
@@ -92,4 +96,15 @@ func (t *Trail) repairTail(path string) (int64, error) {
 	t.log.Warn("audit trail ended in a torn line, probably from a crash; truncated it after the last complete record",
 		slog.String(logkey.AuditFile, path), slog.Int("line", number+1), slog.Int64("removed_bytes", int64(len(data))-end))
 	return end, nil
+}
+
+// checkCommitted fails when the trail on disk ends before the last record
+// this process made durable, so the writer never restarts the chain over
+// removed records.
+func (t *Trail) checkCommitted() error {
+	if t.seq < t.committed {
+		return fmt.Errorf("audit trail in %s ends at record %d, but record %d was already written; records were removed. Restore them, or restart signerd to continue from record %d",
+			t.dir, t.seq, t.committed, t.seq+1)
+	}
+	return nil
 }

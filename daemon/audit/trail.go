@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,11 @@ type Trail struct {
 	seq      uint64
 	prev     string
 	buf      []byte
+
+	// committed is the highest sequence number made durable by this
+	// process. Reopening a trail that ends before it means records were
+	// removed behind the writer's back.
+	committed uint64
 	closeErr error
 }
 
@@ -251,6 +257,11 @@ func (t *Trail) writeBatch(batch []*pending) error {
 			return err
 		}
 	}
+	if err := t.checkFile(); err != nil {
+		t.file.Close()
+		t.file = nil
+		return err
+	}
 
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	seq, prev := t.seq, t.prev
@@ -288,6 +299,25 @@ func (t *Trail) writeBatch(batch []*pending) error {
 	}
 	t.size += int64(len(buf))
 	t.seq, t.prev = seq, prev
+	t.committed = seq
+	return nil
+}
+
+// checkFile fails when the open file is no longer the one at its path,
+// because the file or the directory was removed or replaced. Records
+// written to an unlinked file would be lost, so the writer stops.
+func (t *Trail) checkFile() error {
+	if t.file == nil {
+		return nil
+	}
+	open, err := t.file.Stat()
+	if err != nil {
+		return fmt.Errorf("audit trail cannot be checked: %w", err)
+	}
+	onDisk, err := os.Stat(t.path)
+	if err != nil || !os.SameFile(open, onDisk) {
+		return fmt.Errorf("audit trail file %s was removed or replaced while signerd had it open; restore it, or restart signerd to start a new file", t.path)
+	}
 	return nil
 }
 
@@ -322,6 +352,14 @@ func (t *Trail) rotate(firstSeq uint64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit trail cannot be written: %w", err)
+	}
+	if firstSeq == 1 {
+		// The directory itself may be new; make its entry durable too.
+		if err := syncDir(filepath.Dir(t.dir)); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("audit trail cannot be written: %w", err)
+		}
 	}
 	if err := syncDir(t.dir); err != nil {
 		f.Close()

@@ -349,3 +349,29 @@ func waitHealthy(t *testing.T, tr *Trail) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestRemovedFileStopsWriter(t *testing.T) {
+	dir := t.TempDir()
+	tr := openTrail(t, dir, Options{})
+	appendN(t, tr, 0, 3)
+
+	names, _ := listFiles(dir)
+	if err := os.Remove(filepath.Join(dir, names[0])); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		err := tr.Append(context.Background(), testRecord(3+i))
+		if err == nil {
+			t.Fatalf("append %d after the trail file was removed succeeded", i)
+		}
+		if !strings.Contains(err.Error(), "removed") {
+			t.Errorf("append %d after removal: %v, want an error saying records were removed", i, err)
+		}
+	}
+	if tr.Health() == nil {
+		t.Error("health is ok after the trail file was removed")
+	}
+	if names, _ := listFiles(dir); len(names) != 0 {
+		t.Errorf("writer started a new chain over the removed records: %v", names)
+	}
+}
