@@ -8,9 +8,10 @@
 // never reached its caller (the daemon crashed or the write to the caller
 // failed), never the reverse. Concurrent Appends are batched by one
 // writer goroutine into one write and one fsync (group commit). When a
-// write or fsync fails, the file is cut back to its last committed record,
-// Append returns the error and Health reports it, and the next Append or
-// a periodic probe retries, so callers fail closed and resume on their own.
+// write or fsync fails, the file is cut back to its last committed record
+// and Append returns the error, which Health reports too. The next Append
+// or a periodic probe retries, so callers fail closed and resume on their
+// own.
 //
 // Format: each line is one Record encoded by encoding/json, ending with
 // a "hash" member. The hash is the SHA-256 of the line without that

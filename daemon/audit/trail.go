@@ -83,8 +83,8 @@ type pending struct {
 // writer. It finds the last record, and truncates a torn last line left
 // by a crash, logging what it removed. When the trail cannot be opened
 // (for example, its last record is corrupt or the directory is not
-// writable), Open still returns a Trail, in the failed state: Append
-// fails and Health says why until a retry succeeds.
+// writable), Open still returns a Trail, in the failed state. Append then
+// fails and Health returns the reason until a retry succeeds.
 func Open(dir string, opts Options) *Trail {
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = DefaultMaxFileBytes
@@ -249,8 +249,8 @@ func (t *Trail) commit(batch []*pending) {
 }
 
 // writeBatch sequences, writes and syncs the batch. The chain position
-// advances only when the fsync succeeded; on failure the file is cut back
-// to its last committed size and closed, and the next batch reopens it.
+// advances only when the fsync succeeded. On failure the file is cut back
+// to its last committed size and closed, so the next batch reopens it.
 func (t *Trail) writeBatch(batch []*pending) error {
 	if t.file == nil {
 		if err := t.openTail(); err != nil {

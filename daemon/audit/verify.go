@@ -46,11 +46,11 @@ func (b *Break) String() string {
 }
 
 // Verify reads every trail file in dir in chain order and checks the
-// chain: each line is a complete record whose hash matches its content,
-// sequence numbers count up from 1 without a gap, each record's prev is
-// the hash of the record before it (ZeroHash for the first), and each
-// file's name gives the sequence number of its first record. It stops at
-// the first break. The error is for a directory that cannot be read; a
+// chain. Each line must be a complete record whose hash matches its
+// content, and sequence numbers must count up from 1 without a gap. Each
+// record's prev must be the hash of the record before it (ZeroHash for
+// the first), and each file's name must give the sequence number of its
+// first record. Verify stops at the first break. The error is for a directory that cannot be read; a
 // broken chain is reported in Report.Break.
 func Verify(dir string) (*Report, error) {
 	names, err := listFiles(dir)

@@ -26,7 +26,7 @@ const maxDigestBytes = 128
 
 // Sign runs the pipeline for req and records the decision, allowed or
 // denied, in req.Audit. A signature is returned only after its record is
-// durable; when the record cannot be written the signature is discarded
+// durable. When the record cannot be written, the signature is discarded
 // and the request fails with unavailable. Every error is an *api.Error.
 func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 	if req.Audit == nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // TestAuditFullDiskStopsSigning mounts a small tmpfs as the audit
-// directory, fills it, and checks that signing stops with a clear error
-// and health says why, and that both recover once space returns.
+// directory and fills it. Signing must stop with a clear error and health
+// must report the reason, and both must recover once space returns.
 func TestAuditFullDiskStopsSigning(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := testenv.ShortTempDir(t)
