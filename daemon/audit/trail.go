@@ -60,18 +60,18 @@ type Trail struct {
 	fsyncs  atomic.Uint64
 
 	// The fields below belong to the writer goroutine.
-	file     *os.File
-	path     string
-	size     int64
-	seq      uint64
-	prev     string
-	buf      []byte
+	file *os.File
+	path string
+	size int64
+	seq  uint64
+	prev string
+	buf  []byte
 
 	// committed is the highest sequence number made durable by this
 	// process. Reopening a trail that ends before it means records were
 	// removed behind the writer's back.
 	committed uint64
-	closeErr error
+	closeErr  error
 }
 
 type pending struct {
