@@ -14,6 +14,8 @@ import (
 // request is a decision (nothing was signed for this caller), so it has
 // a record like a denial in the pipeline. A failure to write it leaves
 // the rejection standing and is logged.
+// NOTE: any process that can connect can add records this way; group
+// commit bounds the fsyncs, but only rotation and the disk bound the size.
 func (s *Server) recordRejection(x *exchange, e *api.Error) {
 	if s.audit == nil {
 		return
