@@ -12,6 +12,7 @@ import (
 
 	"github.com/signerd/signerd/client"
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/listener"
 	"github.com/signerd/signerd/daemon/pipeline"
@@ -41,9 +42,13 @@ func startServer(tb testing.TB) *client.Client {
 		tb.Fatal(err)
 	}
 
-	srv := server.New(st, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	trail := audit.Open(cfg.AuditDir(), audit.Options{})
+	srv := server.New(st, slog.New(slog.NewJSONHandler(io.Discard, nil)), server.WithAudit(trail))
 	go srv.Serve(l)
-	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	tb.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		trail.Close()
+	})
 
 	c := client.New(filepath.Join(dir, "s.sock"))
 	tb.Cleanup(c.Close)
