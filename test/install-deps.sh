@@ -25,6 +25,7 @@ if [[ $mode == generate ]]; then
 else
 	packages=(
 		[util-linux]=unshare
+		[mount]=mount
 		[systemd]=systemd-socket-activate
 	)
 fi

@@ -417,12 +417,17 @@ func probeWrite(dir string) error {
 	return err
 }
 
+// setFailure records err for Health. It logs an error only when the trail
+// turns from healthy to failed, so retries and probes do not flood the
+// log; later reasons are logged at debug level.
 func (t *Trail) setFailure(err error) {
 	prev := t.failure.Swap(&err)
-	if prev == nil || (*prev).Error() != err.Error() {
+	if prev == nil {
 		t.log.Error("audit trail failed; signing is stopped until it can be written",
 			slog.String(logkey.AuditDir, t.dir), slog.String(logkey.Error, err.Error()))
+		return
 	}
+	t.log.Debug("audit trail still cannot be written", slog.String(logkey.AuditDir, t.dir), slog.String(logkey.Error, err.Error()))
 }
 
 func (t *Trail) clearFailure() {
