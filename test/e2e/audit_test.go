@@ -171,8 +171,14 @@ func TestAuditSurvivesKillUnderLoad(t *testing.T) {
 			}()
 		}
 
+		// The timeout only turns a hang into a failure with the log.
 		for range perRound {
-			<-okThisRound
+			select {
+			case <-okThisRound:
+			case <-time.After(60 * time.Second):
+				cancel()
+				t.Fatalf("round %d: no signature for 60s\n%s", round, d.Log())
+			}
 		}
 		if err := d.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
