@@ -419,7 +419,7 @@ func probeWrite(dir string) error {
 
 // setFailure records err for Health. It logs an error only when the trail
 // turns from healthy to failed, so retries and probes do not flood the
-// log; later reasons are logged at debug level.
+// log. Later reasons are logged at debug level.
 func (t *Trail) setFailure(err error) {
 	prev := t.failure.Swap(&err)
 	if prev == nil {
