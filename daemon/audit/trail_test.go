@@ -88,8 +88,20 @@ func TestAppendContinuesChainAfterReopen(t *testing.T) {
 }
 
 func TestGroupCommitConcurrent(t *testing.T) {
+	for _, maxFileBytes := range []int64{0, 4096} {
+		t.Run(fmt.Sprintf("max file bytes %d", maxFileBytes), func(t *testing.T) {
+			testGroupCommit(t, maxFileBytes)
+		})
+	}
+}
+
+// testGroupCommit appends from many goroutines at once. Every append
+// that returned nil must be on disk with its content, under a distinct
+// id, in a chain that verifies, with rotation too when maxFileBytes is
+// small.
+func testGroupCommit(t *testing.T, maxFileBytes int64) {
 	dir := t.TempDir()
-	tr := openTrail(t, dir, Options{})
+	tr := openTrail(t, dir, Options{MaxFileBytes: maxFileBytes})
 	const workers, each = 32, 20
 
 	var mu sync.Mutex
@@ -143,6 +155,9 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	}
 	if st.Fsyncs == 0 || st.Fsyncs > st.Records {
 		t.Errorf("stats count %d fsyncs for %d records", st.Fsyncs, st.Records)
+	}
+	if names, _ := listFiles(dir); maxFileBytes > 0 && len(names) < 2 {
+		t.Errorf("%d files with a %d-byte limit, want rotation", len(names), maxFileBytes)
 	}
 	t.Logf("%d records in %d fsyncs", st.Records, st.Fsyncs)
 }
