@@ -85,6 +85,7 @@ func signRequest(uid uint32) *Request {
 		},
 		Method: "POST",
 		Path:   api.PathSignDSSE,
+		Audit:  sharedTrail,
 	}
 }
 
