@@ -89,9 +89,7 @@ func TestAuditFullDiskStopsSigning(t *testing.T) {
 	if err := sign(2000); err != nil {
 		t.Fatalf("sign after space returned: %v", err)
 	}
-	if !strings.Contains(d.Log(), "signing resumed") {
-		t.Errorf("log does not say signing resumed:\n%s", d.Log())
-	}
+	waitLog(t, d, "signing resumed")
 
 	verifyTrail(t, auditDir)
 	checkReceived(t, auditDir, got)

@@ -54,6 +54,20 @@ func waitExit(t *testing.T, d *testenv.Daemon) {
 	}
 }
 
+// waitLog waits until the daemon's log contains text. The log reaches
+// the test through a pipe, so a line the daemon wrote before it began
+// serving may arrive after the socket accepts connections.
+func waitLog(t *testing.T, d *testenv.Daemon, text string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.Log(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("signerd log has no %q:\n%s", text, d.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // readTrail returns every record in the trail directory by id.
 func readTrail(t *testing.T, dir string) map[string]*audit.Record {
 	t.Helper()
@@ -138,9 +152,7 @@ func TestAuditSurvivesKillUnderLoad(t *testing.T) {
 	for round := range rounds {
 		d := startDaemon(t, dir)
 		if round > 0 {
-			if !strings.Contains(d.Log(), "audit trail opened") {
-				t.Fatalf("round %d: daemon did not open the trail:\n%s", round, d.Log())
-			}
+			waitLog(t, d, "audit trail opened")
 			verifyTrail(t, auditDir)
 			checkReceived(t, auditDir, got)
 		}
@@ -311,9 +323,7 @@ func TestAuditTornTailRepairedAtStart(t *testing.T) {
 	}
 
 	d = startDaemon(t, dir)
-	if !strings.Contains(d.Log(), "torn line") {
-		t.Errorf("start log does not report the torn line:\n%s", d.Log())
-	}
+	waitLog(t, d, "torn line")
 	c = client.New(d.Socket)
 	defer c.Close()
 	resp, err := c.Sign(context.Background(), signRequest(4))
@@ -338,13 +348,7 @@ func TestAuditReloadKeepsTrail(t *testing.T) {
 	}
 
 	d.Cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(d.Log(), "config reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload in the log:\n%s", d.Log())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLog(t, d, "config reloaded")
 
 	resp, err := c.Sign(context.Background(), signRequest(2))
 	if err != nil {
