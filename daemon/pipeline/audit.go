@@ -101,7 +101,15 @@ func auditCaller(id *peercred.Identity) *audit.Caller {
 	if id == nil {
 		return nil
 	}
-	return &audit.Caller{PID: id.PID, UID: id.UID, GID: id.GID}
+	return &audit.Caller{
+		PID:              id.PID,
+		UID:              id.UID,
+		GID:              id.GID,
+		Executable:       clip(id.Exe.Path, 4096),
+		ExecutableSHA256: id.Exe.SHA256,
+		SystemdUnit:      id.Cgroup.SystemdUnit,
+		ContainerID:      id.Cgroup.ContainerID,
+	}
 }
 
 // setOutcome sets the record's outcome from the pipeline's error:

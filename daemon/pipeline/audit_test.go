@@ -13,7 +13,6 @@ import (
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
-	"github.com/signerd/signerd/daemon/peercred"
 )
 
 func testState(t *testing.T) *State {
@@ -33,7 +32,7 @@ func testState(t *testing.T) *State {
 func testRequest(rec Recorder) *Request {
 	return &Request{
 		CorrelationID: "corr-1",
-		Caller:        &peercred.Identity{PID: 1, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+		Caller:        selfIdentity(uint32(os.Getuid())),
 		Body: &api.SignRequest{
 			Subjects:      []api.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("0a", 32)}}},
 			PredicateType: "https://example.com/p",
@@ -67,7 +66,7 @@ func TestSignRecordsDecision(t *testing.T) {
 	}
 
 	denied := testRequest(trail)
-	denied.Caller.UID++
+	denied.Caller = selfIdentity(uint32(os.Getuid()) + 12345)
 	denied.CorrelationID = "corr-2"
 	if _, err := st.Sign(context.Background(), denied); err == nil {
 		t.Fatal("sign by an unknown caller succeeded")
