@@ -284,6 +284,9 @@ func TestAuditRecordsDenials(t *testing.T) {
 		if rec.Tenant != "dev" || rec.KeyHint == "" || rec.Request.PredicateSHA256 == "" || len(rec.Request.Subjects) != 1 {
 			t.Errorf("allowed record lacks tenant, key or digests: %+v %+v", rec, rec.Request)
 		}
+		if rec.Caller == nil || rec.Caller.Executable == "" || len(rec.Caller.ExecutableSHA256) != 64 {
+			t.Errorf("allowed record lacks the caller's executable and its hash: %+v", rec.Caller)
+		}
 	}
 	verifyTrail(t, filepath.Join(dir, "state", "audit"))
 }
