@@ -46,6 +46,11 @@ type Config struct {
 
 	Identity IdentityConfig `yaml:"identity"`
 
+	// AdminSocket is the root-only socket for reload, status and metrics.
+	AdminSocket SocketConfig `yaml:"admin_socket"`
+
+	Metrics MetricsConfig `yaml:"metrics"`
+
 	Tenants []Tenant `yaml:"tenants"`
 
 	// Guard is the kernel-side connect guard.
@@ -279,9 +284,10 @@ func Default() *Config {
 			Algorithm: "ecdsa-p256",
 			Create:    true,
 		},
-		Log:      LogConfig{Format: "text", Level: "info"},
-		Guard:    DefaultGuard(),
-		Identity: defaultIdentity(),
+		Log:         LogConfig{Format: "text", Level: "info"},
+		Guard:       DefaultGuard(),
+		Identity:    defaultIdentity(),
+		AdminSocket: defaultAdminSocket(),
 	}
 }
 

@@ -107,6 +107,7 @@ func (v *validator) check(c *Config) {
 	v.checkKey(&c.Key)
 	v.checkLog(&c.Log)
 	v.checkIdentity(&c.Identity)
+	v.checkAdmin(c)
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
 	v.checkEntitlement(c)

@@ -10,6 +10,7 @@ import (
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/bundle"
 	"github.com/signerd/signerd/daemon/dsse"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/policy"
 	"github.com/signerd/signerd/daemon/statement"
@@ -50,7 +51,9 @@ type Result struct {
 
 // Sign runs the pipeline for req. Every error is an *api.Error.
 func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
+	identityDone := timeStage(metrics.StageIdentity)
 	tenant, err := s.authorize(req)
+	identityDone()
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +77,19 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 	if err := s.recheckCaller(req); err != nil {
 		return nil, err
 	}
+
+	signingDone := timeStage(metrics.StageSigning)
+	keyStart := time.Now()
 	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
+	metrics.ObserveKeyOperation(keyBackend(s.Signer.URI()), "sign", time.Since(keyStart), err)
 	if err != nil {
+		signingDone()
 		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
 	}
 	signedAt := time.Now().UTC()
 
 	out, err := bundle.New(env, s.KeyHint).Marshal()
+	signingDone()
 	if err != nil {
 		return nil, api.Errorf(api.CodeInternal, "encode bundle: %v", err)
 	}
