@@ -376,4 +376,3 @@ func freeLoopbackPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
-
