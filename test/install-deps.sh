@@ -26,6 +26,8 @@ else
 	packages=(
 		[util-linux]=unshare
 		[systemd]=systemd-socket-activate
+		[systemd-container]=systemd-nspawn
+		[make]=make
 	)
 fi
 
