@@ -1,6 +1,6 @@
-// Package logging builds the daemon's slog logger: text or JSON on
-// stderr, or, when systemd connected stderr to the journal, native
-// journald entries whose fields are the logkey names in upper case
+// Package logging builds the daemon's slog logger. It writes text or JSON
+// to stderr, or native journald entries when systemd connected stderr to
+// the journal. Journal field names are the logkey names in upper case
 // (correlation_id becomes CORRELATION_ID), so `journalctl
 // CORRELATION_ID=...` finds every line of one request.
 //

@@ -78,10 +78,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logRequest(x, d)
 }
 
-// Acquire returns the current state with a reference held; the caller
-// must Release it. When a reload swaps the state between the load and the
-// reference, the old state may already be closed; the loop then loads the
-// new one.
+// Acquire returns the current state with a reference held, which the
+// caller must Release. A reload may swap and close the state between the
+// load and the reference, so the loop then loads the new one.
 func (s *Server) Acquire() *pipeline.State {
 	for {
 		st := s.state.Load()

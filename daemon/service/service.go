@@ -1,7 +1,7 @@
-// Package service runs the daemon: it builds the first state from the
-// config, opens the caller and admin sockets (passed by systemd or bound
-// itself), serves until SIGTERM or SIGINT, and reloads on SIGHUP or on
-// POST /v1/reload at the admin socket.
+// Package service runs the daemon. It builds the first state from the
+// config and opens the caller and admin sockets, passed by systemd or
+// bound itself. It serves until SIGTERM or SIGINT, and reloads on SIGHUP
+// or on POST /v1/reload at the admin socket.
 //
 // A reload builds and checks a complete new state before it replaces the
 // old one; when the new config, policy or key is bad, the old state keeps
@@ -43,7 +43,7 @@ import (
 // unit's TimeoutStopSec= leaves room above it.
 const DrainTimeout = 10 * time.Second
 
-// Options say where the config comes from.
+// Options configure Run: where the config comes from and how to log.
 type Options struct {
 	// Load returns a fresh config; it runs at start and on every reload.
 	Load func() (*config.Config, error)

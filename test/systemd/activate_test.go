@@ -318,8 +318,8 @@ func TestAdminSocketRejectsOtherUsers(t *testing.T) {
 	}
 	a.notify.waitFor(t, "READY=1")
 
-	// Open the socket file to everyone, so the daemon's own uid check is
-	// what stands between another user and the admin endpoints.
+	// Open the socket file to everyone, so only the daemon's own uid check
+	// keeps another user from the admin endpoints.
 	admin := filepath.Join(a.dir, "admin.sock")
 	if err := os.Chmod(admin, 0o666); err != nil {
 		t.Fatal(err)
