@@ -79,7 +79,7 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	a.route(x)
 
-	if isSelfCheck(x.r.Context()) {
+	if isSelfCheck(x.r) {
 		return
 	}
 	logRequest(x, time.Since(start))

@@ -59,7 +59,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.st = s.Acquire()
 	defer x.st.Release()
 
-	internal := isSelfCheck(x.r.Context())
+	internal := isSelfCheck(x.r)
 	if !internal {
 		defer metrics.RequestStarted()()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/signerd/signerd/daemon/keys"
 	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/metrics"
+	"github.com/signerd/signerd/daemon/server"
 )
 
 const (
@@ -130,6 +131,7 @@ func selfCheck(ctx context.Context, client *http.Client) error {
 	if err != nil {
 		return err
 	}
+	req.Header.Set(server.HeaderSelfCheck, "1")
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

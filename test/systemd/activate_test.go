@@ -22,6 +22,7 @@ import (
 
 	"github.com/signerd/signerd/client"
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/server"
 	"github.com/signerd/signerd/test/testenv"
 )
 
@@ -129,6 +130,23 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		// The loop pings only after a request over the caller socket
 		// succeeded.
 		a.notify.waitFor(t, "WATCHDOG=1", "STATUS=serving")
+	})
+
+	t.Run("self-check header from a caller is logged", func(t *testing.T) {
+		hc := &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(a.dir, "caller.sock"))
+			},
+		}}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+api.Host+api.PathHealthz, nil)
+		req.Header.Set(server.HeaderSelfCheck, "1")
+		req.Header.Set(api.HeaderCorrelationID, "spoofed-self-check")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		waitForLog(t, a, `"correlation_id":"spoofed-self-check"`)
 	})
 
 	t.Run("reload on SIGHUP", func(t *testing.T) {
@@ -346,6 +364,17 @@ func TestAdminSocketRejectsOtherUsers(t *testing.T) {
 	// Root still may.
 	if _, err := a.admin.Status(context.Background()); err != nil {
 		t.Fatalf("status as root: %v", err)
+	}
+}
+
+func waitForLog(t *testing.T, a *activated, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(a.logText(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log has no %s", want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
