@@ -83,6 +83,9 @@ install: build
 		install -d $(DESTDIR)$(EXTDIR) && install -m 0644 extensions/*.wasm $(DESTDIR)$(EXTDIR)/; \
 	fi
 	if [ -f docs/operations.md ]; then install -m 0644 docs/operations.md $(DESTDIR)$(DOCDIR)/; fi
+	# The connect guard's drop-in is opt-in (docs/guard.md), so it goes
+	# with the docs rather than into the unit directory.
+	install -m 0644 systemd/signerd.service.d/guard.conf $(DESTDIR)$(DOCDIR)/guard.conf
 	@echo
 	@echo "Installed. Unless this is a package build (DESTDIR set), run:"
 	@echo "  systemd-sysusers && systemd-tmpfiles --create signerd.conf && systemctl daemon-reload"

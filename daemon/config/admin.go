@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"net"
 	"net/netip"
 )
@@ -15,22 +16,28 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-// defaultAdminSocket is the admin socket of a system installation.
+// defaultAdminSocket is the admin socket's default. Its path is left
+// empty and derived from the caller socket's by deriveAdminSocketPath.
 func defaultAdminSocket() SocketConfig {
 	return SocketConfig{
-		Path: "/run/signerd/admin.sock",
 		Mode: 0o600,
 		Name: "signerd-admin",
+	}
+}
+
+// deriveAdminSocketPath puts the admin socket beside the caller socket,
+// as admin.sock, when the config names no path: /run/signerd/admin.sock
+// for a system installation, and a private directory's own admin socket
+// for a config that moves the caller socket there.
+func deriveAdminSocketPath(c *Config) {
+	if c.AdminSocket.Path == "" && c.Socket.Path != "" {
+		c.AdminSocket.Path = filepath.Join(filepath.Dir(c.Socket.Path), "admin.sock")
 	}
 }
 
 // checkAdmin validates the admin socket and metrics sections.
 func (v *validator) checkAdmin(c *Config) {
 	a := &c.AdminSocket
-	if a.Path == "" {
-		v.addf("admin_socket.path", "admin socket path is empty; set it, for example /run/signerd/admin.sock")
-		return
-	}
 	v.checkSocket("admin_socket", a)
 	if a.Mode&0o077 != 0 {
 		v.addf("admin_socket.mode", "admin socket mode %04o lets other users reload the daemon and read its status; use 0600", a.Mode)

@@ -14,6 +14,7 @@ func TestAdminSocketValidation(t *testing.T) {
 		problem string // empty: valid
 	}{
 		{"defaults", "", ""},
+		{"derived from the caller socket", "socket:\n  path: /run/signerd/signerd.sock\n", ""},
 		{"wide mode", "admin_socket:\n  mode: \"0660\"\n", "admin_socket.mode"},
 		{"group", "admin_socket:\n  group: root\n", "admin_socket.group"},
 		{"relative path", "admin_socket:\n  path: admin.sock\n", "admin_socket.path"},
@@ -68,5 +69,29 @@ func TestShippedConfig(t *testing.T) {
 	text = strings.ReplaceAll(text, "group: scanners", "gid: 1000")
 	if _, err := Load("signerd.yaml", []byte(text)); err != nil {
 		t.Fatalf("shipped config with the example tenant: %v\n%s", err, text)
+	}
+}
+
+func TestAdminSocketPathDefault(t *testing.T) {
+	tenant := "tenants:\n  - name: t\n    predicate_types: [\"*\"]\n    callers:\n      - uid: 0\n"
+	cases := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"system default", "", "/run/signerd/admin.sock"},
+		{"beside a moved caller socket", "socket:\n  path: /srv/signer/s.sock\n", "/srv/signer/admin.sock"},
+		{"explicit", "socket:\n  path: /srv/signer/s.sock\nadmin_socket:\n  path: /root/a.sock\n", "/root/a.sock"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load("test.yaml", []byte(c.yaml+tenant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AdminSocket.Path != c.want {
+				t.Fatalf("admin socket path = %q, want %q", cfg.AdminSocket.Path, c.want)
+			}
+		})
 	}
 }

@@ -234,6 +234,7 @@ func Load(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: decodeProblems(name, err)}
 	}
 
+	deriveAdminSocketPath(cfg)
 	v := validator{file: name, root: &root}
 	v.check(cfg)
 	if len(v.problems) > 0 {

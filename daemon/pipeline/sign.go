@@ -58,7 +58,9 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		return nil, err
 	}
 
+	entitlementDone := timeStage(metrics.StageEntitlement)
 	release, logAttrs, err := s.entitle(req)
+	entitlementDone()
 	if err != nil {
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}

@@ -135,7 +135,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- wrap("caller socket", r.srv.Serve(sockets.caller)) }()
-	go func() { serveErr <- wrap("admin socket", admin.Serve(sockets.admin)) }()
+	if sockets.admin != nil {
+		go func() { serveErr <- wrap("admin socket", admin.Serve(sockets.admin)) }()
+	}
 	var metricsHTTP *server.MetricsHTTP
 	if sockets.metrics != nil {
 		metricsHTTP = server.NewMetricsHTTP(log)
@@ -194,20 +196,29 @@ func openSockets(cfg *config.Config, log *slog.Logger) (*sockets, error) {
 	if err != nil {
 		return nil, err
 	}
+	wasActivated := len(activated) > 0
 
 	var s sockets
-	if s.caller, err = openSocket(cfg.Socket, "caller", activated, log); err != nil {
+	if s.caller, err = openSocket(cfg.Socket, "caller", activated, wasActivated, log); err != nil {
 		return nil, err
 	}
-	if s.admin, err = openSocket(cfg.AdminSocket, "admin", activated, log); err != nil {
+
+	// A socket unit from before the admin socket existed passes only the
+	// caller socket. The daemon then runs without admin endpoints rather
+	// than refusing to start.
+	s.admin, err = openSocket(cfg.AdminSocket, "admin", activated, wasActivated, log)
+	switch {
+	case errors.Is(err, errNotPassed):
+		log.Warn("systemd passed no admin socket, so reload, status and metrics are only available through signals and the journal; install signerd-admin.socket",
+			slog.String("name", cfg.AdminSocket.Name))
+	case err != nil:
 		s.caller.Close()
 		return nil, err
 	}
 	closeUnused(activated, log)
 
 	if s.metrics, err = listenMetrics(cfg); err != nil {
-		s.caller.Close()
-		s.admin.Close()
+		s.close()
 		return nil, err
 	}
 	return &s, nil
@@ -216,7 +227,9 @@ func openSockets(cfg *config.Config, log *slog.Logger) (*sockets, error) {
 // close closes every listener, for a start that fails after opening them.
 func (s *sockets) close() {
 	s.caller.Close()
-	s.admin.Close()
+	if s.admin != nil {
+		s.admin.Close()
+	}
 	if s.metrics != nil {
 		s.metrics.Close()
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,20 +12,25 @@ import (
 	"github.com/signerd/signerd/daemon/listener"
 )
 
+// errNotPassed reports that systemd passed sockets, but none under the
+// name a socket needs.
+var errNotPassed = errors.New("not passed by systemd")
+
 // openSocket returns the socket systemd passed under sc.Name, or binds
 // sc.Path itself when the daemon was not socket-activated. When systemd
-// passed sockets but none under sc.Name, it fails: serving on a second,
-// self-bound socket beside the unit's would surprise the administrator.
-func openSocket(sc config.SocketConfig, role string, activated map[string]*net.UnixListener, log *slog.Logger) (*net.UnixListener, error) {
+// passed sockets but none under sc.Name, it returns an error wrapping
+// errNotPassed: serving on a self-bound socket beside the unit's would
+// surprise the administrator.
+func openSocket(sc config.SocketConfig, role string, activated map[string]*net.UnixListener, wasActivated bool, log *slog.Logger) (*net.UnixListener, error) {
 	if l, ok := activated[sc.Name]; ok {
 		delete(activated, sc.Name)
 		log.Info("using socket from systemd", slog.String("role", role), slog.String("name", sc.Name),
 			slog.String("socket", l.Addr().String()))
 		return l, nil
 	}
-	if len(activated) > 0 {
-		return nil, fmt.Errorf("systemd passed sockets %q but none named %q for the %s socket; set FileDescriptorName=%s in the socket unit",
-			names(activated), sc.Name, role, sc.Name)
+	if wasActivated {
+		return nil, fmt.Errorf("%w: systemd passed sockets %q but none named %q for the %s socket; set FileDescriptorName=%s in the socket unit",
+			errNotPassed, names(activated), sc.Name, role, sc.Name)
 	}
 
 	gid := -1
