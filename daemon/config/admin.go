@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
-	"path/filepath"
 	"net"
 	"net/netip"
+	"path/filepath"
 )
 
 // MetricsConfig says where metrics are served besides the admin socket.
