@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 )
 
-// MetricsConfig says where metrics are served besides the admin socket.
+// MetricsConfig is the optional TCP listener for metrics, besides the
+// admin socket.
 type MetricsConfig struct {
 	// Listen is a loopback TCP address such as "127.0.0.1:9464" for
 	// Prometheus to scrape GET /metrics. Empty serves metrics only on the

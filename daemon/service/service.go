@@ -4,8 +4,8 @@
 // or on POST /v1/reload at the admin socket.
 //
 // A reload builds and checks a complete new state before it replaces the
-// old one; when the new config, policy or key is bad, the old state keeps
-// serving and the error is logged and shown in the systemd STATUS line
+// old one. When the new config, policy or key is bad, the old state keeps
+// serving, and the error is logged and shown in the systemd STATUS line
 // and in GET /v1/status. Requests in flight hold a reference to the state
 // they started with, so its key stays open until they finish.
 //
