@@ -5,9 +5,11 @@
 package systemd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -237,9 +239,38 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		}
 	})
 
-	t.Run("stopping", func(t *testing.T) {
+	t.Run("stopping drains a request in flight", func(t *testing.T) {
+		body := `{"subjects":[{"name":"a","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}}],` +
+			`"predicateType":"https://example.com/drain/v1","predicate":{"k":"v"}}`
+		conn, err := net.Dial("unix", filepath.Join(a.dir, "caller.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+
+		// Headers and half the body: the request is in flight until the
+		// rest arrives.
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+			api.PathSignDSSE, api.Host, len(body))
+		io.WriteString(conn, body[:len(body)/2])
+		waitForStatus(t, a.admin, func(s *api.StatusResponse) bool { return s.RequestsInFlight == 1 })
+
 		a.cmd.Process.Signal(syscall.SIGTERM)
-		a.notify.waitFor(t, "STOPPING=1")
+		msg := a.notify.waitFor(t, "STOPPING=1")
+		if !strings.Contains(msg, "draining 1 requests") {
+			t.Errorf("STOPPING message %q does not report the request in flight", msg)
+		}
+
+		io.WriteString(conn, body[len(body)/2:])
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("in-flight request after SIGTERM: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("in-flight request after SIGTERM: HTTP %d, want 200", resp.StatusCode)
+		}
+
 		select {
 		case <-a.exited:
 		case <-time.After(30 * time.Second):
@@ -364,6 +395,21 @@ func TestAdminSocketRejectsOtherUsers(t *testing.T) {
 	// Root still may.
 	if _, err := a.admin.Status(context.Background()); err != nil {
 		t.Fatalf("status as root: %v", err)
+	}
+}
+
+func waitForStatus(t *testing.T, admin *client.Client, cond func(*api.StatusResponse) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := admin.Status(context.Background())
+		if err == nil && cond(s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status did not reach the expected state within 10s: %+v (%v)", s, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
