@@ -12,7 +12,19 @@ TEST_TIMEOUT ?= 60m
 
 export SIGNERD_TOOLS_BIN := $(abspath $(TOOLS_DIR))/bin
 
-.PHONY: all build run test test-deps unit vet clean generate generate-deps
+# Installation paths; DESTDIR stages a package root.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+LIBDIR     ?= $(PREFIX)/lib
+UNITDIR    ?= $(LIBDIR)/systemd/system
+SYSUSERSDIR ?= $(LIBDIR)/sysusers.d
+TMPFILESDIR ?= $(LIBDIR)/tmpfiles.d
+EXTDIR     ?= $(LIBDIR)/signerd/extensions
+DOCDIR     ?= $(PREFIX)/share/doc/signerd
+
+.PHONY: all build run test test-deps unit vet clean generate generate-deps install
 
 all: build
 
@@ -25,6 +37,7 @@ run: build
 	@echo "In another shell, try:"
 	@echo "  export SIGNERD_SOCKET=$(abspath $(DEV_DIR))/signerd.sock"
 	@echo "  $(abspath $(BIN))/signerctl whoami"
+	@echo "  $(abspath $(BIN))/signerctl --admin-socket $(abspath $(DEV_DIR))/admin.sock status"
 	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.json --subject-file bom.json -o bom.sigstore.json"
 	@echo
 	$(BIN)/signerd --dev $(DEV_DIR)
@@ -48,6 +61,37 @@ unit:
 
 test: test-deps build vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# install copies the binaries, systemd units, sysusers.d and tmpfiles.d
+# entries, the default config (never over an existing one), the shipped
+# extensions and the operations guide.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/signerd $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/signerd $(BIN)/signerctl $(DESTDIR)$(BINDIR)/
+	for unit in signerd.service signerd.socket signerd-admin.socket; do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			systemd/$$unit > $(DESTDIR)$(UNITDIR)/$$unit && chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	install -m 0644 systemd/signerd.sysusers $(DESTDIR)$(SYSUSERSDIR)/signerd.conf
+	install -m 0644 systemd/signerd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/signerd.conf
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/signerd/signerd.yaml ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/signerd/signerd.yaml"; \
+	else \
+		install -m 0644 daemon/config/signerd.yaml $(DESTDIR)$(SYSCONFDIR)/signerd/signerd.yaml; \
+	fi
+	if [ -d extensions ] && ls extensions/*.wasm >/dev/null 2>&1; then \
+		install -d $(DESTDIR)$(EXTDIR) && install -m 0644 extensions/*.wasm $(DESTDIR)$(EXTDIR)/; \
+	fi
+	if [ -f docs/operations.md ]; then install -m 0644 docs/operations.md $(DESTDIR)$(DOCDIR)/; fi
+	# The connect guard's drop-in is opt-in (docs/guard.md), so it goes
+	# with the docs rather than into the unit directory.
+	install -m 0644 systemd/signerd.service.d/guard.conf $(DESTDIR)$(DOCDIR)/guard.conf
+	@echo
+	@echo "Installed. Unless this is a package build (DESTDIR set), run:"
+	@echo "  systemd-sysusers && systemd-tmpfiles --create signerd.conf && systemctl daemon-reload"
+	@echo "then add a tenant to $(SYSCONFDIR)/signerd/signerd.yaml and run:"
+	@echo "  systemctl enable --now signerd.socket signerd-admin.socket"
 
 clean:
 	rm -rf $(BIN)

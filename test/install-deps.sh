@@ -27,6 +27,8 @@ else
 		[util-linux]=unshare
 		[mount]=mount
 		[systemd]=systemd-socket-activate
+		[systemd-container]=systemd-nspawn
+		[make]=make
 	)
 fi
 

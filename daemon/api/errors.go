@@ -67,6 +67,8 @@ var codeStatus = map[Code]int{
 	CodePoENotYetValid:            http.StatusForbidden,
 	CodePoETenantMismatch:         http.StatusForbidden,
 	CodeScannerVersionNotEntitled: http.StatusForbidden,
+
+	CodeReloadFailed: http.StatusUnprocessableEntity,
 }
 
 // Status returns the HTTP status that goes with the code. An unknown code

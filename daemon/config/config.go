@@ -47,6 +47,10 @@ type Config struct {
 	Identity IdentityConfig `yaml:"identity"`
 
 	Audit AuditConfig `yaml:"audit"`
+	// AdminSocket is the root-only socket for reload, status and metrics.
+	AdminSocket SocketConfig `yaml:"admin_socket"`
+
+	Metrics MetricsConfig `yaml:"metrics"`
 
 	Tenants []Tenant `yaml:"tenants"`
 
@@ -231,6 +235,7 @@ func Load(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: decodeProblems(name, err)}
 	}
 
+	deriveAdminSocketPath(cfg)
 	v := validator{file: name, root: &root}
 	v.check(cfg)
 	if len(v.problems) > 0 {
@@ -281,9 +286,10 @@ func Default() *Config {
 			Algorithm: "ecdsa-p256",
 			Create:    true,
 		},
-		Log:      LogConfig{Format: "text", Level: "info"},
-		Guard:    DefaultGuard(),
-		Identity: defaultIdentity(),
+		Log:         LogConfig{Format: "text", Level: "info"},
+		Guard:       DefaultGuard(),
+		Identity:    defaultIdentity(),
+		AdminSocket: defaultAdminSocket(),
 	}
 }
 

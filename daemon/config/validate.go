@@ -108,6 +108,7 @@ func (v *validator) check(c *Config) {
 	v.checkLog(&c.Log)
 	v.checkIdentity(&c.Identity)
 	v.checkAudit(&c.Audit)
+	v.checkAdmin(c)
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
 	v.checkEntitlement(c)

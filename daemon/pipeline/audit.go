@@ -8,6 +8,7 @@ import (
 
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/audit"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 )
 
@@ -41,7 +42,9 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		rec.BundleSHA256 = hex.EncodeToString(sum[:])
 	}
 
+	auditDone := timeStage(metrics.StageAudit)
 	aerr := req.Audit.Append(ctx, rec)
+	auditDone()
 	if err != nil {
 		// A denial stands whether or not its record was written; a
 		// failure to record it shows in the trail's health and log. A

@@ -11,6 +11,7 @@ import (
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/entitlement"
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/quota"
 	"github.com/signerd/signerd/daemon/token"
 )
@@ -160,6 +161,7 @@ func (s *State) entitle(req *Request) (release func(), attrs []slog.Attr, err er
 
 	release, e := st.rt.quotas.Acquire(tenant.Name, limits, req.BodyBytes, time.Now())
 	if e != nil {
+		metrics.ObserveQuotaRejection(tenant.Name, e.Quota)
 		return nil, attrs, e
 	}
 	return release, attrs, nil

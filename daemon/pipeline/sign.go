@@ -9,6 +9,7 @@ import (
 	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/bundle"
 	"github.com/signerd/signerd/daemon/dsse"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/policy"
 	"github.com/signerd/signerd/daemon/statement"
@@ -54,13 +55,17 @@ type Result struct {
 // sign runs the stages for req and fills rec with what each stage
 // decided. Every error is an *api.Error.
 func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Result, error) {
+	identityDone := timeStage(metrics.StageIdentity)
 	tenant, err := s.authorize(req)
+	identityDone()
 	if err != nil {
 		return nil, err
 	}
 	rec.Tenant = tenant.Name
 
+	entitlementDone := timeStage(metrics.StageEntitlement)
 	release, logAttrs, err := s.entitle(req)
+	entitlementDone()
 	if err != nil {
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}
@@ -79,14 +84,20 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	if err := s.recheckCaller(req); err != nil {
 		return nil, err
 	}
+
+	signingDone := timeStage(metrics.StageSigning)
+	keyStart := time.Now()
 	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
+	metrics.ObserveKeyOperation(keyBackend(s.Signer.URI()), "sign", time.Since(keyStart), err)
 	if err != nil {
+		signingDone()
 		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
 	}
 	signedAt := time.Now().UTC()
 	rec.KeyHint, rec.KeyID = s.KeyHint, s.Signer.URI()
 
 	out, err := bundle.New(env, s.KeyHint).Marshal()
+	signingDone()
 	if err != nil {
 		return nil, api.Errorf(api.CodeInternal, "encode bundle: %v", err)
 	}

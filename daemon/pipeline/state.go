@@ -36,6 +36,8 @@ type State struct {
 	LoadedAt time.Time
 
 	entitlement *entitlementStage
+
+	refs stateRefs
 }
 
 // NewState builds a State from cfg: it compiles the policy, opens the key
@@ -76,7 +78,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	}
 	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 
-	return &State{
+	st := &State{
 		Config:       cfg,
 		Policy:       pol,
 		Signer:       signer,
@@ -84,8 +86,8 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		PublicKeyPEM: pemText,
 		LoadedAt:     time.Now(),
 		entitlement:  ent,
-	}, nil
+	}
+	st.refs.n.Store(1)
+	st.onClose(signer.Close)
+	return st, nil
 }
-
-// Close releases the state's key.
-func (s *State) Close() error { return s.Signer.Close() }

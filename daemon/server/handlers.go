@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/health"
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/pipeline"
+	"github.com/signerd/signerd/daemon/reqlog"
 )
 
 // exchange is one request in progress: what the handlers learned, for the
@@ -34,22 +37,75 @@ type exchange struct {
 	// endpoint it records requests rejected before the pipeline, which
 	// records its own decisions.
 	onFail func(*api.Error)
+
+	// st is the state this request uses from start to end, held by a
+	// reference so a reload cannot close its key mid-request.
+	st *pipeline.State
+
+	// log carries the correlation id; it is also in r's context.
+	log *slog.Logger
+
+	// tenant labels the request's metrics once a tenant matched.
+	tenant string
 }
 
 // ServeHTTP guards, routes and logs one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+
 	x := &exchange{w: w, r: r, correlationID: correlationID(r)}
+	x.log = s.log.With(slog.String(logkey.CorrelationID, x.correlationID))
+	x.r = r.WithContext(reqlog.With(r.Context(), x.log))
 	w.Header().Set(api.HeaderCorrelationID, x.correlationID)
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Path == api.PathSignDSSE {
 		x.onFail = func(e *api.Error) { s.recordRejection(x, e) }
 	}
 
+	x.st = s.Acquire()
+	defer x.st.Release()
+
+	internal := isSelfCheck(x.r)
+	if !internal {
+		defer metrics.RequestStarted()()
+	}
+
 	s.route(x)
 
+	d := time.Since(start)
+	if internal {
+		// The watchdog's own probes would otherwise flood the log and
+		// the request metrics every few seconds.
+		x.log.Debug("self-check", slog.String(logkey.Path, x.r.URL.Path), slog.Int(logkey.Status, x.status))
+		return
+	}
 	s.served.Add(1)
-	s.logRequest(x, time.Since(start))
+	metrics.ObserveRequest(endpointLabel(x.r.URL.Path), x.tenant, outcomeOf(x.code), string(x.code), d)
+	logRequest(x, d)
+}
+
+// Acquire returns the current state with a reference held, which the
+// caller must Release. A reload may swap and close the state between the
+// load and the reference, so the loop then loads the new one.
+func (s *Server) Acquire() *pipeline.State {
+	for {
+		st := s.state.Load()
+		if st.TryAcquire() {
+			return st
+		}
+	}
+}
+
+// endpointLabel maps a path to a bounded metric label: the known paths
+// and "other".
+func endpointLabel(path string) string {
+	switch path {
+	case api.PathSignDSSE, api.PathKeys, api.PathWhoAmI, api.PathHealthz:
+		return path
+	}
+	return "other"
 }
 
 func (s *Server) route(x *exchange) {
@@ -99,7 +155,7 @@ func (x *exchange) allow(method string) bool {
 }
 
 func (s *Server) handleSign(x *exchange) {
-	st := s.state.Load()
+	st := x.st
 	limit := st.Config.HTTP.MaxBodyBytes
 
 	if e := checkJSONBody(x.r, limit); e != nil {
@@ -129,6 +185,7 @@ func (s *Server) handleSign(x *exchange) {
 		Audit:         s.audit,
 	})
 	if res != nil {
+		x.tenant = res.Tenant
 		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant))
 		if res.RecordID != "" {
 			x.attrs = append(x.attrs, slog.String(logkey.RecordID, res.RecordID))
@@ -152,7 +209,7 @@ func (s *Server) handleSign(x *exchange) {
 }
 
 func (s *Server) handleKeys(x *exchange) {
-	st := s.state.Load()
+	st := x.st
 	x.reply(http.StatusOK, &api.KeyResponse{
 		PublicKeyPEM: st.PublicKeyPEM,
 		KeyHint:      st.KeyHint,
@@ -162,12 +219,13 @@ func (s *Server) handleKeys(x *exchange) {
 }
 
 func (s *Server) handleWhoAmI(x *exchange) {
-	st := s.state.Load()
+	st := x.st
 	resp := &api.WhoAmIResponse{Caller: x.caller.Caller()}
 	tenant, reason := st.Policy.Match(x.caller)
 	if tenant != nil {
 		resp.Tenant = tenant.Name
 		resp.PredicateTypes = tenant.PredicateTypes
+		x.tenant = tenant.Name
 		x.attrs = append(x.attrs, slog.String(logkey.Tenant, tenant.Name))
 	} else {
 		resp.Reason = reason
@@ -176,15 +234,18 @@ func (s *Server) handleWhoAmI(x *exchange) {
 	x.reply(http.StatusOK, resp)
 }
 
+// handleHealthz reports the component checks. A degraded daemon still
+// answers 200: the body says what fails, and the stages that depend on
+// the failing component reject their requests themselves.
 func (s *Server) handleHealthz(x *exchange) {
-	resp := &api.HealthResponse{Status: "ok", Checks: map[string]string{"key": "ok"}}
+	status, checks := health.Snapshot()
 	if err := s.auditHealth(); err != nil {
-		resp.Status = "degraded"
-		resp.Checks["audit"] = err.Error()
+		status = "degraded"
+		checks["audit"] = err.Error()
 	} else {
-		resp.Checks["audit"] = "ok"
+		checks["audit"] = "ok"
 	}
-	x.reply(http.StatusOK, resp)
+	x.reply(http.StatusOK, &api.HealthResponse{Status: status, Checks: checks})
 }
 
 // countingReader counts the bytes read through it.
@@ -285,18 +346,29 @@ func (x *exchange) fail(e *api.Error) {
 	x.attrs = append(x.attrs, slog.String(logkey.Error, e.Message))
 }
 
-func (s *Server) logRequest(x *exchange, d time.Duration) {
-	outcome := logkey.OutcomeAllowed
-	level := slog.LevelInfo
+// outcomeOf classifies a request by its error code.
+func outcomeOf(code api.Code) string {
 	switch {
-	case x.code == api.CodeInternal || x.code == api.CodeUnavailable:
-		outcome, level = logkey.OutcomeError, slog.LevelError
-	case x.code != "":
-		outcome, level = logkey.OutcomeDenied, slog.LevelWarn
+	case code == "":
+		return logkey.OutcomeAllowed
+	case code == api.CodeInternal || code == api.CodeUnavailable:
+		return logkey.OutcomeError
+	}
+	return logkey.OutcomeDenied
+}
+
+func logRequest(x *exchange, d time.Duration) {
+	outcome := outcomeOf(x.code)
+	level := slog.LevelInfo
+	switch outcome {
+	case logkey.OutcomeError:
+		level = slog.LevelError
+	case logkey.OutcomeDenied:
+		level = slog.LevelWarn
 	}
 
+	// x.log already carries the correlation id.
 	attrs := []any{
-		slog.String(logkey.CorrelationID, x.correlationID),
 		slog.String(logkey.Method, x.r.Method),
 		slog.String(logkey.Path, truncate(x.r.URL.Path, 200)),
 		slog.Int(logkey.Status, x.status),
@@ -308,7 +380,7 @@ func (s *Server) logRequest(x *exchange, d time.Duration) {
 	attrs = append(attrs, logCaller(x.caller)...)
 	attrs = append(attrs, x.attrs...)
 	attrs = append(attrs, slog.Float64(logkey.DurationMS, float64(d.Microseconds())/1000))
-	s.log.Log(x.r.Context(), level, "request", attrs...)
+	x.log.Log(x.r.Context(), level, "request", attrs...)
 }
 
 func subjectDigests(subjects []api.Subject) slog.Attr {

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/logkey"
@@ -28,19 +27,26 @@ import (
 
 // Server serves the caller API.
 type Server struct {
-	state  atomic.Pointer[pipeline.State]
-	log    *slog.Logger
-	http   *http.Server
-	served atomic.Uint64
-
-	// ids reads callers' identities; conns maps each open connection to
-	// its identity, which is closed with the connection.
-	ids   *peercred.Reader
-	conns sync.Map
+	state    atomic.Pointer[pipeline.State]
+	log      *slog.Logger
+	http     *http.Server
+	served   atomic.Uint64
+	inFlight atomic.Int64
 
 	// audit records every decision on the sign endpoint. It is not part
 	// of the state, so a reload keeps the same trail.
 	audit pipeline.Recorder
+
+	connIdentities
+}
+
+// connIdentities snapshots each connection's caller at accept and
+// releases the snapshot when the connection closes.
+type connIdentities struct {
+	// ids reads callers' identities; conns maps each open connection to
+	// its identity, which is closed with the connection.
+	ids   *peercred.Reader
+	conns sync.Map
 }
 
 // Option configures a Server.
@@ -65,19 +71,7 @@ func New(st *pipeline.State, log *slog.Logger, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-
-	h := st.Config.HTTP
-	s.http = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: time.Duration(h.ReadHeaderTimeout),
-		ReadTimeout:       time.Duration(h.ReadTimeout),
-		WriteTimeout:      time.Duration(h.WriteTimeout),
-		IdleTimeout:       time.Duration(h.IdleTimeout),
-		MaxHeaderBytes:    h.MaxHeaderBytes,
-		ConnContext:       s.connContext,
-		ConnState:         s.connState,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s.http = newHTTPServer(s, st.Config.HTTP, &s.connIdentities, log)
 	return s
 }
 
@@ -85,11 +79,20 @@ func New(st *pipeline.State, log *slog.Logger, opts ...Option) *Server {
 func (s *Server) State() *pipeline.State { return s.state.Load() }
 
 // SetState swaps in a new state and returns the old one. Requests that
-// already loaded the old state finish with it.
+// already hold the old state finish with it; the caller closes the old
+// state, which releases its resources after the last of them.
 func (s *Server) SetState(st *pipeline.State) *pipeline.State { return s.state.Swap(st) }
 
-// Served returns the number of requests answered.
+// Served returns the number of requests answered, not counting the
+// daemon's own self-checks.
 func (s *Server) Served() uint64 { return s.served.Load() }
+
+// InFlight returns the number of requests being served.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// Close closes the listeners and every connection at once, for when
+// Shutdown ran out of time.
+func (s *Server) Close() error { return s.http.Close() }
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
@@ -117,7 +120,7 @@ type connInfo struct {
 
 // connContext starts the caller's identity snapshot when the server
 // accepts the connection.
-func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+func (s *connIdentities) connContext(ctx context.Context, c net.Conn) context.Context {
 	ci := &connInfo{done: make(chan struct{})}
 	go func() {
 		ci.id, ci.err = s.ids.Read(c)
@@ -128,7 +131,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // connState releases a connection's identity when the connection ends.
-func (s *Server) connState(c net.Conn, state http.ConnState) {
+func (s *connIdentities) connState(c net.Conn, state http.ConnState) {
 	if state != http.StateClosed && state != http.StateHijacked {
 		return
 	}

@@ -1,8 +1,18 @@
-// Package service runs the daemon: it builds the first state from the
-// config, opens the sockets, serves until SIGTERM or SIGINT, and reloads
-// on SIGHUP. A reload builds and checks a complete new state before it
-// replaces the old one; when the new config is bad, the old state keeps
-// serving and the error is logged.
+// Package service runs the daemon. It builds the first state from the
+// config and opens the caller and admin sockets, passed by systemd or
+// bound itself. It serves until SIGTERM or SIGINT, and reloads on SIGHUP
+// or on POST /v1/reload at the admin socket.
+//
+// A reload builds and checks a complete new state before it replaces the
+// old one. When the new config, policy or key is bad, the old state keeps
+// serving, and the error is logged and shown in the systemd STATUS line
+// and in GET /v1/status. Requests in flight hold a reference to the state
+// they started with, so its key stays open until they finish.
+//
+// Under systemd (Type=notify) the daemon sends READY=1 once the state is
+// loaded and the sockets listen, RELOADING=1 and READY=1 around each
+// reload, STOPPING=1 at shutdown, a STATUS= summary, and WATCHDOG=1 only
+// while a request over its own caller socket succeeds.
 package service
 
 import (
@@ -13,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,16 +32,19 @@ import (
 	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/guard"
+	"github.com/signerd/signerd/daemon/health"
 	"github.com/signerd/signerd/daemon/listener"
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/pipeline"
 	"github.com/signerd/signerd/daemon/server"
 )
 
-// DrainTimeout bounds how long shutdown waits for requests in flight.
+// DrainTimeout bounds how long shutdown waits for requests in flight. The
+// unit's TimeoutStopSec= leaves room above it.
 const DrainTimeout = 10 * time.Second
 
-// Options say where the config comes from.
+// Options configure Run: where the config comes from and how to log.
 type Options struct {
 	// Load returns a fresh config; it runs at start and on every reload.
 	Load func() (*config.Config, error)
@@ -38,7 +52,35 @@ type Options struct {
 	// ConfigName labels the config in logs.
 	ConfigName string
 
+	// Version is reported by GET /v1/status.
+	Version string
+
 	Log *slog.Logger
+
+	// Level, when set, is the logger's level; a reload applies the new
+	// config's log.level to it.
+	Level *slog.LevelVar
+}
+
+// runner is the running daemon.
+type runner struct {
+	opts    Options
+	log     *slog.Logger
+	srv     *server.Server
+	started time.Time
+
+	// callerAddr is the caller socket's path, for the self-check.
+	callerAddr string
+
+	// guard is the kernel connect guard, nil when it is off.
+	guard *guard.Guard
+
+	// reloadMu serializes reloads from SIGHUP and from the admin socket.
+	reloadMu sync.Mutex
+
+	mu            sync.Mutex
+	reloads       int
+	lastReloadErr string
 }
 
 // Run serves until ctx ends or a termination signal arrives.
@@ -54,7 +96,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	// The trail lives as long as the process: reloads swap the state
-	// but keep the trail, so its chain and writer are never split.
+	// but keep the trail, so its chain and writer are never split. The
+	// deferred close runs after shutdown has drained every request.
 	trail := audit.Open(cfg.AuditDir(), audit.Options{MaxFileBytes: cfg.Audit.MaxFileBytes, Log: log})
 	defer closeTrail(trail, log)
 
@@ -62,134 +105,171 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	health.Set("key", nil)
+	metrics.SetServingState(st.LoadedAt, len(cfg.Tenants))
 	log.Info("key loaded", slog.String(logkey.KeyURI, st.Signer.URI()),
 		slog.String(logkey.KeyHint, st.KeyHint), slog.String("algorithm", string(st.Signer.Algorithm())))
 
-	l, err := openCallerSocket(cfg, log)
+	sockets, err := openSockets(cfg, log)
 	if err != nil {
 		st.Close()
 		return err
 	}
+
+	r := &runner{opts: opts, log: log, started: time.Now(), callerAddr: sockets.caller.Addr().String()}
 
 	// The guard protects the address clients dial, which for an activated
 	// socket is the path in the socket unit.
-	g, err := guard.Start(cfg.Guard, l.Addr().String(), log)
+	r.guard, err = guard.Start(cfg.Guard, r.callerAddr, log)
 	if err != nil {
-		l.Close()
+		sockets.close()
 		st.Close()
 		return err
 	}
-	if g != nil {
-		defer g.Close() // the pinned guard stays in force after exit
-		// TODO: export g.Denied as a counter (signerd_guard_denied_connects_total)
-		// once the daemon has a metrics endpoint.
+	if r.guard != nil {
+		defer r.guard.Close() // the pinned guard stays in force after exit
+		metrics.RegisterGuard(r.guard.Denied)
 	}
 
-	srv := server.New(st, log, server.WithAudit(trail))
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(l) }()
+	r.srv = server.New(st, log, server.WithAudit(trail))
+	admin := server.NewAdmin(server.AdminOptions{
+		Log:      log,
+		Reload:   r.reloadRequest,
+		Status:   r.status,
+		HTTP:     cfg.HTTP,
+		Identity: cfg.Identity,
+	})
 
-	log.Info("signerd started", slog.String(logkey.Socket, cfg.Socket.Path),
+	serveErr := make(chan error, 3)
+	go func() { serveErr <- wrap("caller socket", r.srv.Serve(sockets.caller)) }()
+	if sockets.admin != nil {
+		go func() { serveErr <- wrap("admin socket", admin.Serve(sockets.admin)) }()
+	}
+	var metricsHTTP *server.MetricsHTTP
+	if sockets.metrics != nil {
+		metricsHTTP = server.NewMetricsHTTP(log)
+		go func() { serveErr <- wrap("metrics listener", metricsHTTP.Serve(sockets.metrics)) }()
+		log.Info("serving metrics", slog.String("address", sockets.metrics.Addr().String()))
+	}
+
+	log.Info("signerd started", slog.String(logkey.Socket, r.callerAddr),
 		slog.String(logkey.Config, opts.ConfigName), slog.Int("tenants", len(cfg.Tenants)))
-	notify(log, daemon.SdNotifyReady)
+	notify(log, daemon.SdNotifyReady+"\n"+statusMessage(r.statusLine()))
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { r.watch(watchCtx); close(watchDone) }()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	var runErr error
+loop:
 	for {
 		select {
 		case err := <-serveErr:
-			st := srv.State()
-			st.Close()
-			return fmt.Errorf("serve: %w", err)
+			if err != nil {
+				runErr = err
+				break loop
+			}
 		case <-ctx.Done():
-			return shutdown(srv, log)
+			break loop
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(ctx, srv, g, opts, log)
+				r.reload(ctx, "SIGHUP")
 				continue
 			}
 			log.Info("signal received, stopping", slog.String("signal", sig.String()))
-			return shutdown(srv, log)
+			break loop
 		}
 	}
+
+	stopWatch()
+	<-watchDone
+	r.shutdown(admin, metricsHTTP)
+	return runErr
 }
 
-func openCallerSocket(cfg *config.Config, log *slog.Logger) (*net.UnixListener, error) {
+// sockets are the daemon's listeners.
+type sockets struct {
+	caller  *net.UnixListener
+	admin   *net.UnixListener
+	metrics net.Listener
+}
+
+func openSockets(cfg *config.Config, log *slog.Logger) (*sockets, error) {
 	activated, err := listener.Activated()
 	if err != nil {
 		return nil, err
 	}
-	if l, ok := activated[cfg.Socket.Name]; ok {
-		log.Info("using socket from systemd", slog.String("name", cfg.Socket.Name))
-		return l, nil
-	}
-	if len(activated) > 0 {
-		names := make([]string, 0, len(activated))
-		for n := range activated {
-			names = append(names, n)
-		}
-		return nil, fmt.Errorf("systemd passed sockets %q but none named %q; set FileDescriptorName=%s in the socket unit",
-			names, cfg.Socket.Name, cfg.Socket.Name)
-	}
+	wasActivated := len(activated) > 0
 
-	gid := -1
-	if cfg.Socket.Group != "" {
-		g, err := config.LookupGroup(cfg.Socket.Group)
-		if err != nil {
-			return nil, err
-		}
-		gid = int(g)
-	}
-	l, err := listener.Bind(listener.BindOptions{Path: cfg.Socket.Path, Mode: os.FileMode(cfg.Socket.Mode), GID: gid})
-	if err != nil {
+	var s sockets
+	if s.caller, err = openSocket(cfg.Socket, "caller", activated, wasActivated, log); err != nil {
 		return nil, err
 	}
-	return l, nil
+
+	// A socket unit from before the admin socket existed passes only the
+	// caller socket. The daemon then runs without admin endpoints rather
+	// than refusing to start.
+	s.admin, err = openSocket(cfg.AdminSocket, "admin", activated, wasActivated, log)
+	switch {
+	case errors.Is(err, errNotPassed):
+		log.Warn("systemd passed no admin socket, so reload, status and metrics are only available through signals and the journal; install signerd-admin.socket",
+			slog.String("name", cfg.AdminSocket.Name))
+	case err != nil:
+		s.caller.Close()
+		return nil, err
+	}
+	closeUnused(activated, log)
+
+	if s.metrics, err = listenMetrics(cfg); err != nil {
+		s.close()
+		return nil, err
+	}
+	return &s, nil
 }
 
-func reload(ctx context.Context, srv *server.Server, g *guard.Guard, opts Options, log *slog.Logger) {
-	log.Info("reloading config", slog.String(logkey.Config, opts.ConfigName))
-	notify(log, daemon.SdNotifyReloading)
-	defer notify(log, daemon.SdNotifyReady)
-
-	cfg, err := opts.Load()
-	if err != nil {
-		log.Error("reload failed, keeping the running config", slog.String(logkey.Error, err.Error()))
-		return
+// close closes every listener, for a start that fails after opening them.
+func (s *sockets) close() {
+	s.caller.Close()
+	if s.admin != nil {
+		s.admin.Close()
 	}
-	old := srv.State()
-	if cfg.Socket != old.Config.Socket || cfg.HTTP != old.Config.HTTP || cfg.Identity != old.Config.Identity ||
-		cfg.AuditDir() != old.Config.AuditDir() || cfg.Audit.MaxFileBytes != old.Config.Audit.MaxFileBytes {
-		log.Warn("socket, http, identity and audit settings change only at restart; the new values are ignored until then")
+	if s.metrics != nil {
+		s.metrics.Close()
 	}
-	st, err := pipeline.NewState(ctx, cfg)
-	if err != nil {
-		log.Error("reload failed, keeping the running config", slog.String(logkey.Error, err.Error()))
-		return
-	}
-	prev := srv.SetState(st)
-	reloadGuard(g, old.Config.Guard, cfg.Guard, log)
-
-	// Requests that loaded the previous state may still be signing with
-	// its key; close it once they have had time to finish.
-	time.AfterFunc(time.Duration(old.Config.HTTP.WriteTimeout), func() { prev.Close() })
-	log.Info("config reloaded", slog.Int("tenants", len(cfg.Tenants)), slog.String(logkey.KeyHint, st.KeyHint))
 }
 
-func shutdown(srv *server.Server, log *slog.Logger) error {
-	notify(log, daemon.SdNotifyStopping)
+// shutdown stops accepting, waits up to DrainTimeout for requests in
+// flight, then cuts the rest and releases the state.
+func (r *runner) shutdown(admin *server.Admin, metricsHTTP *server.MetricsHTTP) {
+	inFlight := r.srv.InFlight()
+	notify(r.log, daemon.SdNotifyStopping+"\n"+statusMessage(fmt.Sprintf("stopping, draining %d requests", inFlight)))
+
 	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer cancel()
 
-	err := srv.Shutdown(ctx)
-	srv.State().Close()
-	if errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("shutdown timed out with requests in flight", slog.Duration("timeout", DrainTimeout))
+	var wg sync.WaitGroup
+	var callerErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); callerErr = r.srv.Shutdown(ctx) }()
+	go func() { defer wg.Done(); admin.Shutdown(ctx) }()
+	wg.Wait()
+	if metricsHTTP != nil {
+		metricsHTTP.Close()
 	}
-	log.Info("signerd stopped", slog.Uint64("requests_served", srv.Served()))
-	return nil
+
+	if errors.Is(callerErr, context.DeadlineExceeded) {
+		r.log.Warn("requests still in flight at the drain timeout were cut",
+			slog.Duration("timeout", DrainTimeout), slog.Int64("in_flight", r.srv.InFlight()))
+		r.srv.Close()
+	}
+	if err := r.srv.State().Close(); err != nil {
+		r.log.Warn("closing the state failed", slog.String(logkey.Error, err.Error()))
+	}
+	r.log.Info("signerd stopped", slog.Uint64("requests_served", r.srv.Served()))
 }
 
 // closeTrail runs after the server has drained, so every request that
@@ -200,8 +280,9 @@ func closeTrail(trail *audit.Trail, log *slog.Logger) {
 	}
 }
 
-func notify(log *slog.Logger, state string) {
-	if _, err := daemon.SdNotify(false, state); err != nil {
-		log.Warn("sd_notify failed", slog.String(logkey.Error, err.Error()))
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
 	}
+	return fmt.Errorf("serve %s: %w", what, err)
 }

@@ -2,9 +2,11 @@
 //
 // Usage:
 //
-//	signerctl [--socket PATH] COMMAND [flags]
+//	signerctl [--socket PATH] [--admin-socket PATH] COMMAND [flags]
 //
 // The socket defaults to $SIGNERD_SOCKET, then /run/signerd/signerd.sock.
+// The admin socket, used by status and reload, defaults to
+// $SIGNERD_ADMIN_SOCKET, then /run/signerd/admin.sock.
 // Run signerctl help for the commands.
 package main
 
@@ -30,9 +32,10 @@ type command struct {
 
 // env is what every command shares.
 type env struct {
-	socket string
-	stdout io.Writer
-	stderr io.Writer
+	socket      string
+	adminSocket string
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 func (e *env) client() *client.Client { return client.New(e.socket) }
@@ -47,6 +50,8 @@ func commands() []command {
 		{"bench", "measure signing throughput and latency over the socket", cmdBench},
 		{"guard", "show or remove the kernel connect guard (status, remove; as root)", cmdGuard},
 		{"audit", "verify the hash chain of an audit trail directory", cmdAudit},
+		{"status", "print the daemon's state summary (admin socket)", cmdStatus},
+		{"reload", "reload the daemon's config (admin socket)", cmdReload},
 	}
 }
 
@@ -74,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("signerctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", client.SocketFromEnv(), "signerd's socket `path` (default $SIGNERD_SOCKET, then "+client.DefaultSocket+")")
+	adminSocket := fs.String("admin-socket", client.AdminSocketFromEnv(), "signerd's admin socket `path` for status and reload (default $SIGNERD_ADMIN_SOCKET, then "+client.DefaultAdminSocket+")")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -86,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	e := &env{socket: *socket, stdout: stdout, stderr: stderr}
+	e := &env{socket: *socket, adminSocket: *adminSocket, stdout: stdout, stderr: stderr}
 	name := fs.Arg(0)
 	for _, c := range commands() {
 		if c.name != name {
@@ -115,7 +121,7 @@ func exitCode(stderr io.Writer, err error) int {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "Usage: signerctl [--socket PATH] COMMAND [flags]")
+	fmt.Fprintln(w, "Usage: signerctl [--socket PATH] [--admin-socket PATH] COMMAND [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)

@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 
 	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/logging"
+	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/service"
 )
 
@@ -31,7 +33,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout io.Writer, stderr *os.File) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "validate":
@@ -75,11 +77,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat
 	}
-	log, err := newLogger(stderr, cfg.Log)
+	log, level, err := logging.New(stderr, logging.Options{Format: cfg.Log.Format, Level: cfg.Log.Level, Journal: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "signerd: %v\n", err)
 		return 2
 	}
+	slog.SetDefault(log)
 
 	err = service.Run(context.Background(), service.Options{
 		Load: func() (*config.Config, error) {
@@ -90,10 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return c, err
 		},
 		ConfigName: name,
+		Version:    version,
 		Log:        log,
+		Level:      level,
 	})
 	if err != nil {
-		log.Error("signerd failed", slog.String("error", err.Error()))
+		log.Error("signerd failed", slog.String(logkey.Error, err.Error()))
 		return 1
 	}
 	return 0
@@ -122,19 +127,4 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
 	return 0
-}
-
-func newLogger(w io.Writer, lc config.LogConfig) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
-		return nil, fmt.Errorf("invalid log level %q", lc.Level)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch lc.Format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("unknown log format %q; use text or json", lc.Format)
 }

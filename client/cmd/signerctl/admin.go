@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/signerd/signerd/client"
+)
+
+func (e *env) adminClient() *client.Client { return client.New(e.adminSocket) }
+
+// cmdStatus prints the daemon's state summary from the admin socket.
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("signerctl status", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	asJSON := fs.Bool("json", false, "print the whole response as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := e.adminClient()
+	defer c.Close()
+	s, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, s)
+	}
+
+	fmt.Fprintf(e.stdout, "status:     %s\n", s.Status)
+	fmt.Fprintf(e.stdout, "version:    %s (pid %d, started %s)\n", s.Version, s.PID, s.StartedAt)
+	fmt.Fprintf(e.stdout, "tenants:    %d\n", s.Summary.Tenants)
+	fmt.Fprintf(e.stdout, "extensions: %d\n", s.Summary.Extensions)
+	fmt.Fprintf(e.stdout, "key:        %s, hint %s\n", s.Summary.KeyBackend, s.Summary.KeyHint)
+	fmt.Fprintf(e.stdout, "loaded:     %s (%d reloads since start)\n", s.Summary.LoadedAt, s.Reloads)
+	fmt.Fprintf(e.stdout, "requests:   %d served, %d in flight\n", s.RequestsServed, s.RequestsInFlight)
+	for name, v := range s.Checks {
+		fmt.Fprintf(e.stdout, "check:      %s: %s\n", name, v)
+	}
+	if s.LastReloadError != "" {
+		fmt.Fprintf(e.stdout, "last reload failed: %s\n", s.LastReloadError)
+	}
+	if s.Status != "ok" {
+		return &exitError{code: 1, err: fmt.Errorf("daemon is %s", s.Status)}
+	}
+	return nil
+}
+
+// cmdReload asks the daemon to reload its config.
+func cmdReload(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("signerctl reload", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := e.adminClient()
+	defer c.Close()
+	r, err := c.Reload(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "reloaded: %d tenants, %d extensions, key %s (hint %s)\n",
+		r.Summary.Tenants, r.Summary.Extensions, r.Summary.KeyBackend, r.Summary.KeyHint)
+	return nil
+}

@@ -1,0 +1,24 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/signerd/signerd/daemon/api"
+)
+
+// Summary describes the state for status output.
+func (s *State) Summary() api.StateSummary {
+	return api.StateSummary{
+		Tenants: len(s.Config.Tenants),
+		// TODO: count the loaded extensions once the extensions stage
+		// keeps them in State.
+		Extensions: 0,
+		KeyBackend: keyBackend(s.Signer.URI()),
+		KeyHint:    s.KeyHint,
+		LoadedAt:   s.LoadedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+// KeyBackend returns the URI scheme of the state's key, for example
+// "file".
+func (s *State) KeyBackend() string { return keyBackend(s.Signer.URI()) }
