@@ -117,29 +117,12 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest, opts ...CallOpt
 // response body. It exists for load generators, which reuse one body and
 // must not spend their CPU on decoding what they do not read.
 func (c *Client) SignEncoded(ctx context.Context, body []byte, opts ...CallOption) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+api.Host+api.PathSignDSSE, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", api.MediaTypeJSON)
-	for _, o := range opts {
-		o(req)
-	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
-	}
-	defer resp.Body.Close()
-
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, decodeError(resp, data)
-	}
-	return data, nil
+	var raw []byte
+	err := c.doRaw(ctx, http.MethodPost, api.PathSignDSSE, body, true, opts, func(b []byte) error {
+		raw = b
+		return nil
+	})
+	return raw, err
 }
 
 // Key returns the daemon's public key.
@@ -178,20 +161,26 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 			return fmt.Errorf("encode request: %w", err)
 		}
 	}
+	return c.doRaw(ctx, method, path, data, in != nil, opts, func(body []byte) error {
+		if err := json.Unmarshal(body, out); err != nil {
+			return fmt.Errorf("decode response: %w", err)
+		}
+		return nil
+	})
+}
 
-	// A DPoP proof is single-use and names the server nonce, so a request
-	// the daemon rejects for want of a current nonce is sent once more
-	// with a new proof carrying the nonce it returned.
+// doRaw sends one request and passes a successful response body to
+// onOK. A DPoP proof is single-use and names the server nonce, so a
+// request the daemon rejects for want of a current nonce is sent once
+// more with a new proof carrying the nonce it returned.
+func (c *Client) doRaw(ctx context.Context, method, path string, data []byte, hasBody bool, opts []CallOption, onOK func([]byte) error) error {
 	for attempt := 0; ; attempt++ {
-		resp, body, err := c.roundTrip(ctx, method, path, data, in != nil, opts)
+		resp, body, err := c.roundTrip(ctx, method, path, data, hasBody, opts)
 		if err != nil {
 			return err
 		}
 		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(body, out); err != nil {
-				return fmt.Errorf("decode response: %w", err)
-			}
-			return nil
+			return onOK(body)
 		}
 		apiErr := decodeError(resp, body)
 		if attempt == 0 && IsCode(apiErr, api.CodeUseDPoPNonce) && c.creds != nil && c.creds.DPoPKey != nil &&

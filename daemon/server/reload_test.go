@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/signerd/signerd/daemon/audit"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -83,7 +85,9 @@ func serve(t *testing.T, h interface{ Serve(net.Listener) error }, shutdown func
 func TestInFlightRequestKeepsOldState(t *testing.T) {
 	old := newState(t)
 	logs := &syncBuffer{}
-	srv := server.New(old, slog.New(slog.NewJSONHandler(logs, nil)))
+	trail := audit.Open(filepath.Join(t.TempDir(), "audit"), audit.Options{})
+	t.Cleanup(func() { trail.Close() })
+	srv := server.New(old, slog.New(slog.NewJSONHandler(logs, nil)), server.WithAudit(trail))
 	socket := serve(t, srv, srv.Shutdown)
 
 	body, _ := json.Marshal(benchRequest())

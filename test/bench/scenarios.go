@@ -13,6 +13,10 @@ type scenario struct {
 	// tenants is the config's tenants section; %d is the benchmark's uid.
 	tenants string
 
+	// setup prepares files the scenario needs in dir and returns extra
+	// config text and signerctl bench flags. It may be nil.
+	setup func(r *run, dir string) (config string, clientArgs []string, err error)
+
 	// clientArgs are extra signerctl bench flags.
 	clientArgs []string
 }
@@ -46,6 +50,7 @@ const plainTenants = `tenants:
 func (r *run) scenarioList() []scenario {
 	return []scenario{
 		{name: "no extensions", tenants: plainTenants},
+		{name: "OpTok with DPoP and a PoE", tenants: tokenTenants, setup: setupTokens},
 	}
 }
 
@@ -61,21 +66,34 @@ func (r *run) measureDaemon() {
 
 func (r *run) measureScenario(sc scenario) scenarioResult {
 	res := scenarioResult{Name: sc.name}
-	d, ready, err := r.startDaemon(slug(sc.name), fmt.Sprintf(sc.tenants, uid()))
+	cfg := fmt.Sprintf(sc.tenants, uid())
+	clientArgs := sc.clientArgs
+	if sc.setup != nil {
+		extraCfg, extraArgs, err := sc.setup(r, r.scenarioDir(sc.name))
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		cfg += extraCfg
+		clientArgs = append(clientArgs, extraArgs...)
+	}
+	sc.clientArgs = clientArgs
+
+	d, _, err := r.startDaemon(slug(sc.name), cfg)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+
+	// Measure start-up once more with a warm state directory, as after a
+	// restart: keys exist and compile caches are filled.
+	d.stop()
+	d, ready, err := r.startDaemon(slug(sc.name), cfg)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
 	defer d.stop()
-
-	// Measure start-up once more with a warm state directory, as after a
-	// restart: keys exist and compile caches are filled.
-	d.stop()
-	d, ready, err = r.startDaemon(slug(sc.name), fmt.Sprintf(sc.tenants, uid()))
-	if err != nil {
-		res.Err = err.Error()
-		return res
-	}
 	res.ReadyTime = ready
 
 	time.Sleep(500 * time.Millisecond)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -19,3 +20,9 @@ func uid() int { return os.Getuid() }
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 func trimSpace(s string) string { return strings.TrimSpace(s) }
+
+func (r *run) scenarioDir(name string) string {
+	dir := filepath.Join(r.work, slug(name))
+	os.MkdirAll(dir, 0o700)
+	return dir
+}

@@ -41,6 +41,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	predicateType := fs.String("predicate-type", "https://cyclonedx.org/bom", "predicate type `URI` to sign")
 	rate := fs.Float64("rate", 0, "target requests per second over all workers; 0 sends as fast as possible")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object on the last line")
+	scannerVersion := fs.String("scanner-version", "", "scanner `version` to declare in each request")
+	scannerImage := fs.String("scanner-image", "", "scanner `image` by digest to declare in each request")
+	creds := addCredentialFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,14 +62,28 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	c := client.New(e.socket, client.WithHTTPClient(benchHTTPClient(e.socket, *concurrency)))
+	opts := []client.Option{client.WithHTTPClient(benchHTTPClient(e.socket, *concurrency))}
+	credOpt, err := creds.option()
+	if err != nil {
+		return err
+	}
+	if credOpt != nil {
+		opts = append(opts, credOpt)
+	}
+	c := client.New(e.socket, opts...)
 	defer c.Close()
+
+	var scanner *api.Scanner
+	if *scannerVersion != "" || *scannerImage != "" {
+		scanner = &api.Scanner{Version: *scannerVersion, Image: *scannerImage}
+	}
 	res, err := runBench(ctx, c, benchOptions{
 		duration:      *duration,
 		concurrency:   *concurrency,
 		rate:          *rate,
 		predicate:     predicate,
 		predicateType: *predicateType,
+		scanner:       scanner,
 	})
 	if err != nil {
 		return err
@@ -98,6 +115,7 @@ type benchOptions struct {
 	rate          float64
 	predicate     []byte
 	predicateType string
+	scanner       *api.Scanner
 }
 
 // benchHTTPClient keeps one connection per worker alive.
@@ -138,6 +156,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 				PredicateType: o.predicateType,
 				Predicate:     o.predicate,
 				Subjects:      []api.Subject{{Name: fmt.Sprintf("bench-%d", w), Digest: map[string]string{"sha256": randomDigest()}}},
+				Scanner:       o.scanner,
 			})
 			if err != nil {
 				r.errors["encode"]++

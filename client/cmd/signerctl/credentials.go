@@ -28,3 +28,16 @@ func (f *credentialFlags) client(e *env) (*client.Client, error) {
 	}
 	return client.New(e.socket, client.WithCredentials(creds)), nil
 }
+
+// option returns a client option that sends the credentials, or nil when
+// no credential flag was given.
+func (f *credentialFlags) option() (client.Option, error) {
+	if *f.token == "" && *f.dpopKey == "" && *f.poe == "" {
+		return nil, nil
+	}
+	creds, err := client.LoadCredentials(*f.token, *f.dpopKey, *f.poe)
+	if err != nil {
+		return nil, err
+	}
+	return client.WithCredentials(creds), nil
+}
