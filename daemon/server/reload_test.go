@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"github.com/signerd/signerd/daemon/audit"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/listener"
 	"github.com/signerd/signerd/daemon/pipeline"
