@@ -83,6 +83,10 @@ type SignResponse struct {
 
 	// SignedAt is the daemon's clock at signing, RFC 3339 in UTC.
 	SignedAt string `json:"signedAt"`
+
+	// Release is the scanner image's release verdict, set when the
+	// tenant requires release integrity.
+	Release *ReleaseVerdict `json:"release,omitempty"`
 }
 
 // KeyResponse is the body of GET /v1/keys.
@@ -163,4 +167,78 @@ type HealthResponse struct {
 
 	// Checks maps a component to "ok" or to the reason it is failing.
 	Checks map[string]string `json:"checks"`
+}
+
+// PathVerifyReferrers is GET /v1/verify/referrers?image=REF: the release
+// verdict of a scanner image under the caller's tenant policy.
+const PathVerifyReferrers = "/v1/verify/referrers"
+
+// Release verdicts. Only ReleaseVerified lets a sign request go on.
+const (
+	ReleaseVerified    = "verified"
+	ReleaseUnsigned    = "unsigned"
+	ReleaseInvalid     = "invalid"
+	ReleaseAmbiguous   = "ambiguous"
+	ReleaseUnreachable = "unreachable"
+)
+
+// ReleaseVerdict is the outcome of checking a scanner image's release
+// signatures, with the evidence it rests on.
+type ReleaseVerdict struct {
+	// Image is the image reference that was checked,
+	// REGISTRY/REPOSITORY@sha256:HEX.
+	Image string `json:"image"`
+
+	// Verdict is one of verified, unsigned, invalid, ambiguous or
+	// unreachable.
+	Verdict string `json:"verdict"`
+
+	// Reason explains the verdict in one sentence.
+	Reason string `json:"reason"`
+
+	// SignerKeyID is the base64 SHA-256 of the DER public key that
+	// verified the release, set only with verified.
+	SignerKeyID string `json:"signerKeyId,omitempty"`
+
+	// SignatureKind is the kind of the accepted signature, set only with
+	// verified: sigstore-bundle, sigstore-attestation or cosign-legacy.
+	SignatureKind string `json:"signatureKind,omitempty"`
+
+	// Discovery says how the signatures were found: referrers-api,
+	// referrers-tag or oci-layout, joined by "+" when several were used.
+	Discovery string `json:"discovery,omitempty"`
+
+	// Cached is true when the verdict came from the daemon's cache.
+	Cached bool `json:"cached"`
+
+	// CheckedAt is when the registry was read, RFC 3339 in UTC.
+	CheckedAt string `json:"checkedAt"`
+
+	// Evidence lists every signature artifact that was examined.
+	Evidence []ReleaseEvidence `json:"evidence,omitempty"`
+}
+
+// ReleaseEvidence is one examined signature artifact and what came of it.
+type ReleaseEvidence struct {
+	// Source is where the artifact was found: referrers-api,
+	// referrers-tag, legacy-sig-tag or oci-layout.
+	Source string `json:"source"`
+
+	// Manifest is the digest of the artifact's manifest.
+	Manifest string `json:"manifest,omitempty"`
+
+	// Kind is sigstore-bundle, sigstore-attestation or cosign-legacy.
+	Kind string `json:"kind,omitempty"`
+
+	// PredicateType is the in-toto predicate type of a DSSE bundle.
+	PredicateType string `json:"predicateType,omitempty"`
+
+	// KeyID is the trusted key that verified the artifact, if one did.
+	KeyID string `json:"keyId,omitempty"`
+
+	// Result is accepted, rejected or ignored.
+	Result string `json:"result"`
+
+	// Reason explains the result.
+	Reason string `json:"reason"`
 }

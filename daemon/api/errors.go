@@ -40,6 +40,10 @@ const (
 	CodeScannerVersionNotEntitled Code = "scanner_version_not_entitled"
 )
 
+// CodeReleaseUnverified means the scanner image's release signature was not
+// verified; the error's Release field holds the verdict and its evidence.
+const CodeReleaseUnverified Code = "release_unverified"
+
 var codeStatus = map[Code]int{
 	CodeInvalidRequest:       http.StatusBadRequest,
 	CodeUnauthenticated:      http.StatusUnauthorized,
@@ -68,7 +72,8 @@ var codeStatus = map[Code]int{
 	CodePoETenantMismatch:         http.StatusForbidden,
 	CodeScannerVersionNotEntitled: http.StatusForbidden,
 
-	CodeReloadFailed: http.StatusUnprocessableEntity,
+	CodeReloadFailed:      http.StatusUnprocessableEntity,
+	CodeReleaseUnverified: http.StatusForbidden,
 }
 
 // Status returns the HTTP status that goes with the code. An unknown code
@@ -100,6 +105,8 @@ type Error struct {
 	// Headers are response headers that go with the error, such as
 	// DPoP-Nonce and WWW-Authenticate. They are not part of the body.
 	Headers map[string]string `json:"-"`
+	// Release is the release verdict, set with release_unverified.
+	Release *ReleaseVerdict `json:"release,omitempty"`
 }
 
 func (e *Error) Error() string {

@@ -57,6 +57,8 @@ type Config struct {
 	// Guard is the kernel-side connect guard.
 	Guard       GuardConfig       `yaml:"guard"`
 	Entitlement EntitlementConfig `yaml:"entitlement"`
+	// Release sets how scanner images' release signatures are fetched.
+	Release ReleaseConfig `yaml:"release"`
 }
 
 // SocketConfig describes a Unix socket the daemon binds when systemd does
@@ -116,6 +118,10 @@ type Tenant struct {
 	// Callers lists the rules that admit a caller to the tenant. A caller
 	// matches when any rule matches.
 	Callers []CallerRule `yaml:"callers"`
+
+	// ReleaseIntegrity, when set, checks the scanner image's release
+	// signature before signing.
+	ReleaseIntegrity *ReleaseIntegrity `yaml:"release_integrity"`
 }
 
 // CallerRule is an AND of selectors over the caller's kernel identity. A
@@ -290,6 +296,7 @@ func Default() *Config {
 		Guard:       DefaultGuard(),
 		Identity:    defaultIdentity(),
 		AdminSocket: defaultAdminSocket(),
+		Release:     DefaultRelease(),
 	}
 }
 

@@ -112,6 +112,7 @@ func (v *validator) check(c *Config) {
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
 	v.checkEntitlement(c)
+	v.checkRelease(&c.Release)
 }
 
 func (v *validator) checkSocket(path string, s *SocketConfig) {
@@ -214,6 +215,9 @@ func (v *validator) checkTenants(tenants []Tenant) {
 		}
 		for j := range t.Callers {
 			v.checkRule(fmt.Sprintf("%s.callers[%d]", path, j), &t.Callers[j])
+		}
+		if t.ReleaseIntegrity != nil {
+			v.checkReleaseIntegrity(path, t.ReleaseIntegrity)
 		}
 	}
 	v.checkOverlaps(tenants)

@@ -58,6 +58,15 @@ const (
 	AuditDir  = "audit_dir"
 	AuditFile = "audit_file"
 	AuditSeq  = "audit_seq"
+
+	// Release integrity fields.
+	ReleaseImage         = "release_image"
+	ReleaseVerdict       = "release_verdict"
+	ReleaseReason        = "release_reason"
+	ReleaseSignerKey     = "release_signer_key"
+	ReleaseSignatureKind = "release_signature_kind"
+	ReleaseDiscovery     = "release_discovery"
+	ReleaseEvidenceCount = "release_evidence_count"
 )
 
 // Outcomes of a request.
