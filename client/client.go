@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -244,3 +245,15 @@ func decodeError(resp *http.Response, data []byte) error {
 // HTTPClientOf returns the HTTP client c uses, for callers that tune its
 // transport (the load generator raises its connection limits).
 func HTTPClientOf(c *Client) *http.Client { return c.http }
+
+// VerifyRelease returns the daemon's release verdict for a scanner image
+// named by digest, checked under the caller's tenant policy. Every verdict,
+// verified or not, is returned without error; check Verdict.
+func (c *Client) VerifyRelease(ctx context.Context, image string, opts ...CallOption) (*api.ReleaseVerdict, error) {
+	var resp api.ReleaseVerdict
+	path := api.PathVerifyReferrers + "?image=" + url.QueryEscape(image)
+	if err := c.do(ctx, http.MethodGet, path, nil, &resp, opts); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}

@@ -66,7 +66,8 @@ const (
 	ReleaseSignerKey     = "release_signer_key"
 	ReleaseSignatureKind = "release_signature_kind"
 	ReleaseDiscovery     = "release_discovery"
-	ReleaseEvidenceCount = "release_evidence_count"
+	ReleaseCached        = "release_cached"
+	ReleaseEvidence      = "release_evidence"
 )
 
 // Outcomes of a request.

@@ -50,6 +50,9 @@ type Result struct {
 
 	// LogAttrs are details for the request's log line.
 	LogAttrs []slog.Attr
+	// Release is the scanner image's release verdict, nil when the tenant
+	// does not require release integrity.
+	Release *api.ReleaseVerdict
 }
 
 // sign runs the stages for req and fills rec with what each stage
@@ -81,6 +84,13 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 			tenant.Name, stmt.PredicateType)
 	}
 
+	releaseDone := timeStage(metrics.StageRelease)
+	verdict, err := s.checkRelease(ctx, tenant.Name, req.Body)
+	releaseDone()
+	if err != nil {
+		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
+	}
+
 	if err := s.recheckCaller(req); err != nil {
 		return nil, err
 	}
@@ -108,6 +118,7 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 		SignedAt: signedAt,
 		Tenant:   tenant.Name,
 		LogAttrs: logAttrs,
+		Release:  verdict,
 	}, nil
 }
 

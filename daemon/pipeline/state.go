@@ -35,7 +35,8 @@ type State struct {
 	// LoadedAt is when the state was built.
 	LoadedAt time.Time
 
-	entitlement *entitlementStage
+	entitlement  *entitlementStage
+	releaseCheck *releaseStage
 
 	refs stateRefs
 }
@@ -51,6 +52,11 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	ent, err := newEntitlementStage(cfg)
 	if err != nil {
 		return nil, err
+	}
+
+	rel, err := newReleaseStage(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("release integrity: %w", err)
 	}
 
 	alg, err := keys.ParseAlgorithm(cfg.Key.Algorithm)
@@ -86,6 +92,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		PublicKeyPEM: pemText,
 		LoadedAt:     time.Now(),
 		entitlement:  ent,
+		releaseCheck: rel,
 	}
 	st.refs.n.Store(1)
 	st.onClose(signer.Close)

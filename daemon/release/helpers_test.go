@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -260,7 +259,7 @@ func newChecker(t *testing.T, mutateCfg func(*config.ReleaseConfig), insecure ..
 	if mutateCfg != nil {
 		mutateCfg(&cfg)
 	}
-	c, err := NewChecker(&cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := NewChecker(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

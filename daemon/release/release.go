@@ -43,18 +43,16 @@ type Checker struct {
 	layouts  map[string]*layoutSource
 	registry source
 	cache    *verdictCache
-	log      *slog.Logger
 }
 
 // NewChecker builds a Checker from the release section of the config. It
 // opens every configured layout directory and fails if one is unusable.
-func NewChecker(cfg *config.ReleaseConfig, log *slog.Logger) (*Checker, error) {
+func NewChecker(cfg *config.ReleaseConfig) (*Checker, error) {
 	c := &Checker{
 		insecure: map[string]bool{},
 		layouts:  map[string]*layoutSource{},
 		cache: newVerdictCache(cfg.Cache.MaxEntries,
 			time.Duration(cfg.Cache.PositiveTTL), time.Duration(cfg.Cache.NegativeTTL)),
-		log: log,
 	}
 	for _, host := range cfg.InsecureRegistries {
 		c.insecure[host] = true
@@ -104,22 +102,26 @@ func (c *Checker) Check(ctx context.Context, p *Policy, ref string) (*api.Releas
 
 	v := c.check(ctx, p, img)
 	c.cache.put(key, v)
+	return v, nil
+}
 
-	c.log.Log(ctx, levelOf(v), "release verdict",
+// LogAttrs returns the log fields of a verdict: the verdict, its reason,
+// the signer and one line per piece of evidence.
+func LogAttrs(v *api.ReleaseVerdict) []any {
+	evidence := make([]string, 0, len(v.Evidence))
+	for _, ev := range v.Evidence {
+		evidence = append(evidence, fmt.Sprintf("%s %s %s %s: %s", ev.Source, ev.Manifest, ev.Kind, ev.Result, ev.Reason))
+	}
+	return []any{
 		slog.String(logkey.ReleaseImage, v.Image),
 		slog.String(logkey.ReleaseVerdict, v.Verdict),
 		slog.String(logkey.ReleaseReason, v.Reason),
 		slog.String(logkey.ReleaseSignerKey, v.SignerKeyID),
+		slog.String(logkey.ReleaseSignatureKind, v.SignatureKind),
 		slog.String(logkey.ReleaseDiscovery, v.Discovery),
-		slog.Int(logkey.ReleaseEvidenceCount, len(v.Evidence)))
-	return v, nil
-}
-
-func levelOf(v *api.ReleaseVerdict) slog.Level {
-	if v.Verdict == api.ReleaseVerified {
-		return slog.LevelInfo
+		slog.Bool(logkey.ReleaseCached, v.Cached),
+		slog.Any(logkey.ReleaseEvidence, evidence),
 	}
-	return slog.LevelWarn
 }
 
 func (c *Checker) sourceFor(img Image) source {

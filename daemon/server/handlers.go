@@ -19,6 +19,7 @@ import (
 	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/pipeline"
+	"github.com/signerd/signerd/daemon/release"
 	"github.com/signerd/signerd/daemon/reqlog"
 )
 
@@ -138,6 +139,10 @@ func (s *Server) route(x *exchange) {
 		if x.allow(http.MethodGet) {
 			s.handleHealthz(x)
 		}
+	case api.PathVerifyReferrers:
+		if x.allow(http.MethodGet) {
+			s.handleVerifyReferrers(x)
+		}
 	default:
 		x.fail(api.Errorf(api.CodeNotFound, "no endpoint at %q; see %s, %s, %s and %s",
 			truncate(x.r.URL.Path, 200), api.PathSignDSSE, api.PathKeys, api.PathWhoAmI, api.PathHealthz))
@@ -195,8 +200,15 @@ func (s *Server) handleSign(x *exchange) {
 		}
 	}
 	if err != nil {
-		x.fail(asAPIError(err))
+		e := asAPIError(err)
+		if e.Release != nil {
+			x.attrs = append(x.attrs, release.LogAttrs(e.Release)...)
+		}
+		x.fail(e)
 		return
+	}
+	if res.Release != nil {
+		x.attrs = append(x.attrs, release.LogAttrs(res.Release)...)
 	}
 
 	x.reply(http.StatusOK, &api.SignResponse{
@@ -205,6 +217,7 @@ func (s *Server) handleSign(x *exchange) {
 		RecordID:      res.RecordID,
 		CorrelationID: x.correlationID,
 		SignedAt:      res.SignedAt.Format(time.RFC3339Nano),
+		Release:       res.Release,
 	})
 }
 

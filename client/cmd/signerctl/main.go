@@ -44,6 +44,7 @@ func commands() []command {
 	return []command{
 		{"sign", "sign an in-toto attestation and write its Sigstore bundle", cmdSign},
 		{"verify", "verify a bundle offline against a public key", cmdVerify},
+		{"verify-release", "print a scanner image's release verdict and evidence", cmdVerifyRelease},
 		{"key", "print the daemon's public key in PEM form", cmdKey},
 		{"whoami", "print the caller as the daemon sees it", cmdWhoAmI},
 		{"health", "print the daemon's health", cmdHealth},
@@ -124,7 +125,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage: signerctl [--socket PATH] [--admin-socket PATH] COMMAND [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags:")
 	fs.SetOutput(w)
