@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	correlationID := fs.String("correlation-id", "", "correlation `id` to send, to join the daemon's logs with yours")
 	scannerVersion := fs.String("scanner-version", "", "semantic `version` of the scanner that made the predicate, checked against the PoE")
 	creds := addCredentialFlags(fs)
+	scannerImage := fs.String("scanner-image", "", "scanner image as `REGISTRY/REPOSITORY@sha256:HEX`, for tenants that require release integrity")
 	var subjects, subjectFiles stringList
 	fs.Var(&subjects, "subject", "subject as `NAME@sha256:HEX` (repeatable)")
 	fs.Var(&subjectFiles, "subject-file", "`file` to hash and name by its base name as a subject (repeatable)")
@@ -75,6 +77,12 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("predicate file %s is not valid JSON", *predicatePath)
 	}
 	req.Predicate = predicate
+	if *scannerImage != "" {
+		if req.Scanner == nil {
+			req.Scanner = &api.Scanner{}
+		}
+		req.Scanner.Image = *scannerImage
+	}
 
 	var opts []client.CallOption
 	if *correlationID != "" {
@@ -86,6 +94,10 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	resp, err := c.Sign(ctx, req, opts...)
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.API.Release != nil {
+		printVerdict(&env{stdout: e.stderr}, ce.API.Release)
+	}
 	if err != nil {
 		return err
 	}
@@ -100,6 +112,9 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "signed: record %s, key hint %s, correlation id %s\n", resp.RecordID, resp.KeyHint, resp.CorrelationID)
+	if r := resp.Release; r != nil {
+		fmt.Fprintf(e.stderr, "release: %s by key %s (%s, found via %s)\n", r.Verdict, r.SignerKeyID, r.SignatureKind, r.Discovery)
+	}
 	return nil
 }
 
