@@ -204,7 +204,7 @@ type ReleaseVerdict struct {
 	// verified: sigstore-bundle, sigstore-attestation or cosign-legacy.
 	SignatureKind string `json:"signatureKind,omitempty"`
 
-	// Discovery says how the signatures were found: referrers-api,
+	// Discovery names how the signatures were found: referrers-api,
 	// referrers-tag or oci-layout, joined by "+" when several were used.
 	Discovery string `json:"discovery,omitempty"`
 
@@ -220,7 +220,7 @@ type ReleaseVerdict struct {
 
 // ReleaseEvidence is one examined signature artifact and what came of it.
 type ReleaseEvidence struct {
-	// Source is where the artifact was found: referrers-api,
+	// Source is the lookup that found the artifact: referrers-api,
 	// referrers-tag, legacy-sig-tag or oci-layout.
 	Source string `json:"source"`
 

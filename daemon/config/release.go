@@ -32,8 +32,8 @@ type ReleaseConfig struct {
 	// plain HTTP. Every other registry is reached over TLS.
 	InsecureRegistries []string `yaml:"insecure_registries"`
 
-	// Layouts lists OCI image layout directories that stand in for
-	// repositories on air-gapped nodes.
+	// Layouts lists OCI image layout directories that replace the
+	// registry for some repositories on air-gapped nodes.
 	Layouts []ReleaseLayout `yaml:"layouts"`
 
 	Cache ReleaseCacheConfig `yaml:"cache"`
@@ -211,7 +211,7 @@ func (v *validator) checkReleaseIntegrity(path string, r *ReleaseIntegrity) {
 }
 
 // checkPublicKeyPEM checks that data is exactly one PEM PUBLIC KEY block
-// with an ECDSA, Ed25519 or RSA key.
+// with a PKIX public key that Go's x509 package parses.
 func checkPublicKeyPEM(data []byte) error {
 	block, rest := pem.Decode(data)
 	if block == nil || block.Type != "PUBLIC KEY" {

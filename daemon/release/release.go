@@ -11,8 +11,8 @@
 // signature that a trusted key verifies, over exactly the image digest,
 // counts. An in-toto attestation counts only with the tenant's pinned
 // predicate type. The checker fails closed: only the verdict verified lets
-// signing go on, and verified needs at least one accepted signature and no
-// rejected one, because a rejected signature next to a good one means
+// signing go on. Verified needs at least one accepted signature and no
+// rejected one, because a rejected signature next to a good one means that
 // someone with push access disagrees with the release. Network failures,
 // timeouts and registry answers that contradict themselves never yield
 // verified.
@@ -85,9 +85,9 @@ func (c *Checker) ParseImage(ref string) (Image, error) {
 	return ParseImage(ref, c.isInsecure)
 }
 
-// Check returns the release verdict of the image ref under policy p. The
-// error is an *api.Error and is set only when ref is not a valid image
-// reference by digest; every outcome of the check itself is a verdict.
+// Check returns the release verdict of the image ref under policy p. Every
+// outcome of the check itself is a verdict. The error, an *api.Error, is
+// set only when ref is not a valid image reference by digest.
 func (c *Checker) Check(ctx context.Context, p *Policy, ref string) (*api.ReleaseVerdict, error) {
 	img, err := c.ParseImage(ref)
 	if err != nil {
@@ -139,11 +139,11 @@ func (c *Checker) check(ctx context.Context, p *Policy, img Image) *api.ReleaseV
 	}
 	src := c.sourceFor(img)
 
-	refs, how, err := src.referrers(ctx, img)
+	refs, discoveredBy, err := src.referrers(ctx, img)
 	if err != nil {
 		return failed(v, err, "list referrers")
 	}
-	discovery := []string{how}
+	discovery := []string{discoveredBy}
 	refs = uniqueReferrers(refs)
 	if len(refs) > maxReferrers {
 		return setVerdict(v, api.ReleaseAmbiguous, fmt.Sprintf("the image has %d referrers, over the limit of %d examined; refusing rather than guessing", len(refs), maxReferrers))

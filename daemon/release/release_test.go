@@ -354,7 +354,7 @@ func TestCheckCachesVerdicts(t *testing.T) {
 		t.Fatalf("second check = %+v, %v; want a cached verified verdict", second, err)
 	}
 
-	// Another tenant policy never sees that verdict.
+	// A tenant with another policy does not get that verdict.
 	_, otherPEM := newKeypair(t)
 	other := newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(otherPEM)})
 	third, err := c.Check(context.Background(), other, ref)

@@ -76,9 +76,9 @@ func (p *Policy) checkBundle(ev *api.ReleaseEvidence, data []byte, img Image) {
 		ignore(ev, "the tenant does not accept %s signatures", config.SignatureKindSigstoreBundle)
 		return
 	}
-	// cosign verify takes any key-signed attestation as a signature; here
+	// cosign verify accepts any key-signed attestation as a signature. Here
 	// only the pinned predicate type counts, so an SBOM or a provenance
-	// attestation never stands in for a release signature.
+	// attestation never replaces a release signature.
 	if ev.Kind == kindSigstoreAttestation {
 		if p.attestationPredicateType == "" {
 			ignore(ev, "attestation with predicate type %q; the tenant accepts no attestations as release signatures", ev.PredicateType)
@@ -148,14 +148,15 @@ func verifyBundleWithKey(b *bundle.Bundle, k trustedKey, img Image) error {
 		return err
 	}
 
-	// The DSSE signature is checked first, without an artifact, so that a
-	// genuine signature over another digest is told apart from a forged one.
+	// The DSSE signature is checked first, without an artifact, so that the
+	// evidence can distinguish a genuine signature over another digest from
+	// a forged one.
 	res, err := verifier.Verify(b, sgverify.NewPolicy(sgverify.WithoutArtifactUnsafe(), sgverify.WithKey()))
 	if err != nil {
 		return err
 	}
 	if res.Statement == nil {
-		return fmt.Errorf("bundle holds no in-toto Statement")
+		return fmt.Errorf("bundle contains no in-toto Statement")
 	}
 	subjects := res.Statement.GetSubject()
 	if len(subjects) != 1 {

@@ -50,8 +50,8 @@ type referrer struct {
 	descriptor v1.Descriptor
 }
 
-// source is where signature artifacts are read from: a registry or an
-// OCI image layout. Every method returns errNotFound, an
+// source is the origin of signature artifacts: a registry or an OCI image
+// layout. Every method returns errNotFound, an
 // *inconsistentError or an *unreachableError.
 type source interface {
 	// referrers lists the manifests that refer to the image and names

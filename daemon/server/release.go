@@ -10,8 +10,8 @@ import (
 )
 
 // handleVerifyReferrers returns the release verdict of ?image=REF under
-// the caller's tenant policy. Every verdict is a 200 answer: the verdict
-// is the result, not an error.
+// the caller's tenant policy. Every verdict gets a 200 response, because the
+// verdict is the result, not an error.
 func (s *Server) handleVerifyReferrers(x *exchange) {
 	q := x.r.URL.Query()
 	if len(q["image"]) != 1 {

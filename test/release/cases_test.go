@@ -250,8 +250,8 @@ func (s *suite) signedIndex(t *testing.T) string {
 }
 
 // airgapImage signs an image in the registry, then copies the image and
-// its signature manifest into the OCI layout that stands in for
-// airgapRepo.
+// its signature manifest into the OCI layout that replaces the registry
+// for airgapRepo.
 func (s *suite) airgapImage(t *testing.T) string {
 	t.Helper()
 	ref, img := pushImage(t, s.withAPI, "scan/airgap")
