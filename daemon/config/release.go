@@ -28,6 +28,9 @@ type ReleaseConfig struct {
 	// RequestTimeout bounds each registry request.
 	RequestTimeout Duration `yaml:"request_timeout"`
 
+	// CheckTimeout bounds one whole check, which makes several requests.
+	CheckTimeout Duration `yaml:"check_timeout"`
+
 	// InsecureRegistries lists registries (host or host:port) reached over
 	// plain HTTP. Every other registry is reached over TLS.
 	InsecureRegistries []string `yaml:"insecure_registries"`
@@ -99,6 +102,7 @@ type TrustedKey struct {
 func DefaultRelease() ReleaseConfig {
 	return ReleaseConfig{
 		RequestTimeout: Duration(10 * time.Second),
+		CheckTimeout:   Duration(20 * time.Second),
 		Cache: ReleaseCacheConfig{
 			MaxEntries:  1024,
 			PositiveTTL: Duration(10 * time.Minute),
@@ -130,6 +134,10 @@ func (r *ReleaseIntegrity) Kinds() []string {
 func (v *validator) checkRelease(c *ReleaseConfig) {
 	if c.RequestTimeout <= 0 {
 		v.addf("release.request_timeout", "timeout must be positive, got %s", c.RequestTimeout.String())
+	}
+	if c.CheckTimeout < c.RequestTimeout {
+		v.addf("release.check_timeout", "check timeout %s is shorter than request_timeout %s; a check makes several requests",
+			c.CheckTimeout.String(), c.RequestTimeout.String())
 	}
 	for i, host := range c.InsecureRegistries {
 		if host == "" || strings.ContainsAny(host, "/ ") {

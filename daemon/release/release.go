@@ -30,6 +30,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/config"
@@ -39,10 +40,15 @@ import (
 // Checker computes and caches release verdicts. It is safe for concurrent
 // use.
 type Checker struct {
-	insecure map[string]bool
-	layouts  map[string]*layoutSource
-	registry source
-	cache    *verdictCache
+	insecure     map[string]bool
+	layouts      map[string]*layoutSource
+	registry     source
+	cache        *verdictCache
+	checkTimeout time.Duration
+
+	// flight lets concurrent requests for one uncached image share one
+	// check instead of each reading the registry.
+	flight singleflight.Group
 }
 
 // NewChecker builds a Checker from the release section of the config. It
@@ -53,6 +59,7 @@ func NewChecker(cfg *config.ReleaseConfig) (*Checker, error) {
 		layouts:  map[string]*layoutSource{},
 		cache: newVerdictCache(cfg.Cache.MaxEntries,
 			time.Duration(cfg.Cache.PositiveTTL), time.Duration(cfg.Cache.NegativeTTL)),
+		checkTimeout: time.Duration(cfg.CheckTimeout),
 	}
 	for _, host := range cfg.InsecureRegistries {
 		c.insecure[host] = true
@@ -100,9 +107,18 @@ func (c *Checker) Check(ctx context.Context, p *Policy, ref string) (*api.Releas
 		return v, nil
 	}
 
-	v := c.check(ctx, p, img)
-	c.cache.put(key, v)
-	return v, nil
+	shared, _, _ := c.flight.Do(key, func() (any, error) {
+		// The check outlives a caller that gives up, because other callers
+		// may be waiting for the same result; check_timeout bounds it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.checkTimeout)
+		defer cancel()
+
+		v := c.check(cctx, p, img)
+		c.cache.put(key, v)
+		return v, nil
+	})
+	v := *shared.(*api.ReleaseVerdict)
+	return &v, nil
 }
 
 // LogAttrs returns the log fields of a verdict: the verdict, its reason,

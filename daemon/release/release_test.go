@@ -267,6 +267,24 @@ func TestCheckRegistryFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("referrers endpoint fails", func(t *testing.T) {
+		inner := registry.New(registry.WithReferrersSupport(true), registry.Logger(discardLog()))
+		var failing atomic.Bool
+		r := serveRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if failing.Load() && strings.Contains(req.URL.Path, "/referrers/") {
+				http.Error(w, "backend down", http.StatusInternalServerError)
+				return
+			}
+			inner.ServeHTTP(w, req)
+		}))
+		ref, desc := r.pushRandomImage(t, "app")
+		r.attachBundle(t, "app", desc, dsseBundle(t, kp, desc.Digest.Hex, PredicateCosignSign))
+		failing.Store(true)
+		if got := check(t, newChecker(t, nil, r.host), pol, ref); got != api.ReleaseUnreachable {
+			t.Fatalf("verdict %s, want unreachable", got)
+		}
+	})
+
 	t.Run("referrer listed but missing", func(t *testing.T) {
 		inner := registry.New(registry.WithReferrersSupport(true), registry.Logger(discardLog()))
 		r := serveRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
