@@ -133,7 +133,7 @@ func pushSignedImage(t *testing.T, host string, kp sign.Keypair, signed bool) st
 
 type rawTaggable []byte
 
-func (r rawTaggable) RawManifest() ([]byte, error)         { return r, nil }
+func (r rawTaggable) RawManifest() ([]byte, error)        { return r, nil }
 func (r rawTaggable) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func releaseRequest(uid uint32, image string) *Request {
