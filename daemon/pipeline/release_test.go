@@ -145,7 +145,7 @@ func releaseRequest(uid uint32, image string) *Request {
 	if image != "" {
 		body.Scanner = &api.Scanner{Image: image}
 	}
-	return &Request{Caller: &peercred.Identity{UID: uid, GID: uid}, Body: body, Method: "POST", Path: api.PathSignDSSE}
+	return &Request{Caller: selfIdentity(uid), Body: body, Method: "POST", Path: api.PathSignDSSE}
 }
 
 func TestReleaseStage(t *testing.T) {
