@@ -205,7 +205,8 @@ type ReleaseVerdict struct {
 	SignatureKind string `json:"signatureKind,omitempty"`
 
 	// Discovery names how the signatures were found: referrers-api,
-	// referrers-tag or oci-layout, joined by "+" when several were used.
+	// referrers-tag, legacy-sig-tag or oci-layout, joined by "+" when
+	// several found some.
 	Discovery string `json:"discovery,omitempty"`
 
 	// Cached is true when the verdict came from the daemon's cache.

@@ -84,30 +84,48 @@ func (s *registrySource) referrers(ctx context.Context, img Image) ([]referrer, 
 	defer cancel()
 
 	idx, err := remote.Referrers(img.digestRef(), append(s.options(rctx), remote.WithReferrersTagFallback(false))...)
-	if err == nil {
-		m, err := idx.IndexManifest()
-		if err != nil {
-			return nil, "", classify(err)
-		}
-		return toReferrers(SourceReferrersAPI, m.Manifests), SourceReferrersAPI, nil
-	}
-	if isTransportFailure(err) {
+	if err != nil && isTransportFailure(err) {
 		return nil, "", classify(err)
 	}
-
-	// The registry has no Referrers API: read the sha256-HEX tag index.
-	raw, _, err := s.tag(ctx, img, img.Digest.Algorithm+"-"+img.Digest.Hex)
-	if errors.Is(err, errNotFound) {
-		return nil, SourceReferrersTag, nil
+	if err != nil {
+		// The registry has no Referrers API: read the sha256-HEX tag index.
+		refs, err := s.referrersTag(ctx, img)
+		return refs, SourceReferrersTag, err
 	}
+
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	refs := toReferrers(SourceReferrersAPI, m.Manifests)
+
+	// Signatures pushed before the registry gained the API, or by a tool
+	// in tag mode, are only in the tag index, so it is read as well.
+	tagged, err := s.referrersTag(ctx, img)
 	if err != nil {
 		return nil, "", err
 	}
+	if len(tagged) > 0 {
+		return append(refs, tagged...), SourceReferrersAPI + "+" + SourceReferrersTag, nil
+	}
+	return refs, SourceReferrersAPI, nil
+}
+
+// referrersTag reads the sha256-HEX referrers tag index; a missing tag
+// means no referrers.
+func (s *registrySource) referrersTag(ctx context.Context, img Image) ([]referrer, error) {
+	raw, _, err := s.tag(ctx, img, img.Digest.Algorithm+"-"+img.Digest.Hex)
+	if errors.Is(err, errNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	var m v1.IndexManifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, "", inconsistentf("referrers tag index is not valid JSON: %v", err)
+		return nil, inconsistentf("referrers tag index is not valid JSON: %v", err)
 	}
-	return toReferrers(SourceReferrersTag, m.Manifests), SourceReferrersTag, nil
+	return toReferrers(SourceReferrersTag, m.Manifests), nil
 }
 
 func toReferrers(source string, descs []v1.Descriptor) []referrer {

@@ -2,8 +2,9 @@
 // by a trusted publisher, before signerd signs on the scanner's behalf.
 //
 // The image is named by digest. The checker lists the digest's referrers
-// through the OCI 1.1 Referrers API, or the sha256-HEX referrers tag where
-// a registry lacks the API, and reads the legacy cosign sha256-HEX.sig tag.
+// through the OCI 1.1 Referrers API and the sha256-HEX referrers tag, the
+// tag alone where a registry lacks the API, and reads the legacy cosign
+// sha256-HEX.sig tag.
 // It verifies every Sigstore bundle and cosign signature it finds against
 // the tenant's trusted keys, and returns one verdict with the evidence.
 //
@@ -160,6 +161,7 @@ func (c *Checker) check(ctx context.Context, p *Policy, img Image) *api.ReleaseV
 		return failed(v, err, "list referrers")
 	}
 	discovery := []string{discoveredBy}
+	v.Discovery = discoveredBy
 	refs = uniqueReferrers(refs)
 	if len(refs) > maxReferrers {
 		return setVerdict(v, api.ReleaseAmbiguous, fmt.Sprintf("the image has %d referrers, over the limit of %d examined; refusing rather than guessing", len(refs), maxReferrers))

@@ -199,6 +199,33 @@ func TestCheckDiscovery(t *testing.T) {
 	}
 }
 
+func TestCheckReadsTagBesideAPI(t *testing.T) {
+	kp, kpPEM := newKeypair(t)
+	other, _ := newKeypair(t)
+	r := startRegistry(t, true)
+	ref, desc := r.pushRandomImage(t, "app")
+	r.attachBundle(t, "app", desc, dsseBundle(t, kp, desc.Digest.Hex, PredicateCosignSign))
+
+	// A signature by an untrusted key, listed only in the referrers tag as
+	// a tool in tag mode would leave it.
+	_, decoy := r.pushRandomImage(t, "app")
+	h := r.attachBundle(t, "app", decoy, dsseBundle(t, other, desc.Digest.Hex, PredicateCosignSign))
+	r.addToReferrersTag(t, r.repo(t, "app"), desc.Digest, v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: h, Size: 1})
+
+	v, err := newChecker(t, nil, r.host).Check(context.Background(), newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(kpPEM)}), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := SourceReferrersAPI + "+" + SourceReferrersTag; v.Discovery != want {
+		t.Errorf("discovery = %q, want %q", v.Discovery, want)
+	}
+	// The tag's manifest names another subject, so the registry's answers
+	// contradict each other.
+	if v.Verdict != api.ReleaseAmbiguous {
+		t.Errorf("verdict = %s (%s), want ambiguous", v.Verdict, v.Reason)
+	}
+}
+
 func TestCheckIndexDigest(t *testing.T) {
 	kp, kpPEM := newKeypair(t)
 	pol := newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(kpPEM)})
