@@ -131,7 +131,12 @@ func (r *ReleaseIntegrity) Kinds() []string {
 	return r.SignatureKinds
 }
 
-func (v *validator) checkRelease(c *ReleaseConfig) {
+func (v *validator) checkRelease(cfg *Config) {
+	c := &cfg.Release
+	if c.CheckTimeout >= cfg.HTTP.WriteTimeout {
+		v.addf("release.check_timeout", "check timeout %s is not shorter than http.write_timeout %s, so a sign request could time out before its verdict is written; lower it",
+			c.CheckTimeout.String(), cfg.HTTP.WriteTimeout.String())
+	}
 	if c.RequestTimeout <= 0 {
 		v.addf("release.request_timeout", "timeout must be positive, got %s", c.RequestTimeout.String())
 	}

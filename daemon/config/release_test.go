@@ -106,6 +106,8 @@ func TestReleaseConfigProblems(t *testing.T) {
 		{"unknown kind", "signature_kinds: [pgp]", "request_timeout: 1s", "unknown signature kind"},
 		{"relative predicate type", "attestation_predicate_type: release", "request_timeout: 1s", "not an absolute URI"},
 		{"zero timeout", "required: false", "request_timeout: 0s", "timeout must be positive"},
+		{"check shorter than request", "required: false", "request_timeout: 10s\ncheck_timeout: 5s", "shorter than request_timeout"},
+		{"check over write timeout", "required: false", "check_timeout: 45s", "http.write_timeout"},
 		{"layout without registry", "required: false", "layouts:\n  - repository: scanner\n    path: /srv/oci", "REGISTRY/REPOSITORY"},
 		{"relative layout path", "required: false", "layouts:\n  - repository: r.example/s\n    path: oci", "absolute, clean path"},
 		{"cache too small", "required: false", "cache:\n  max_entries: 0", "out of range"},

@@ -112,7 +112,7 @@ func (v *validator) check(c *Config) {
 	v.checkTenants(c.Tenants)
 	v.checkGuard(&c.Guard)
 	v.checkEntitlement(c)
-	v.checkRelease(&c.Release)
+	v.checkRelease(c)
 }
 
 func (v *validator) checkSocket(path string, s *SocketConfig) {

@@ -97,6 +97,16 @@ func descriptorRef(t *testing.T, repo name.Repository, m interface {
 	return repo.Name() + "@" + d.String(), v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(raw))}
 }
 
+// rawManifest returns the manifest bytes stored under digest.
+func (r *testRegistry) rawManifest(t *testing.T, path string, digest v1.Hash) []byte {
+	t.Helper()
+	desc, err := remote.Get(r.repo(t, path).Digest(digest.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc.Manifest
+}
+
 // rawManifest is a manifest pushed byte for byte.
 type rawManifest struct {
 	raw []byte

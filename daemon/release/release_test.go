@@ -12,6 +12,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/sign"
 
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/config"
@@ -445,5 +447,51 @@ func TestVerdictCache(t *testing.T) {
 	c.put("e", &api.ReleaseVerdict{Verdict: api.ReleaseInvalid})
 	if v, ok := c.get("e"); !ok || v.Verdict != api.ReleaseInvalid {
 		t.Errorf("get(e) = %+v, want the newer invalid verdict", v)
+	}
+}
+
+func TestCheckMessageSignature(t *testing.T) {
+	kp, kpPEM := newKeypair(t)
+	pol := newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(kpPEM)})
+	r := startRegistry(t, true)
+	c := newChecker(t, nil, r.host)
+
+	// A message signature over the manifest bytes signs the image digest
+	// itself, because the digest is the SHA-256 of those bytes.
+	messageBundle := func(t *testing.T, data []byte) []byte {
+		t.Helper()
+		pb, err := sign.Bundle(&sign.PlainData{Data: data}, kp, sign.BundleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := (&bundle.Bundle{Bundle: pb}).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	ref, desc := r.pushRandomImage(t, "app")
+	raw := r.rawManifest(t, "app", desc.Digest)
+	r.attachBundle(t, "app", desc, messageBundle(t, raw))
+	v, err := c.Check(context.Background(), pol, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Verdict != api.ReleaseVerified || v.SignatureKind != config.SignatureKindSigstoreBundle {
+		t.Fatalf("verdict %s kind %q (%s), want verified sigstore-bundle", v.Verdict, v.SignatureKind, v.Reason)
+	}
+
+	otherRef, otherDesc := r.pushRandomImage(t, "other")
+	r.attachBundle(t, "other", otherDesc, messageBundle(t, raw))
+	v, err = c.Check(context.Background(), pol, otherRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Verdict != api.ReleaseInvalid {
+		t.Fatalf("message signature over another image: verdict %s (%s), want invalid", v.Verdict, v.Reason)
+	}
+	if !strings.Contains(v.Reason, "not the image digest") {
+		t.Errorf("reason %q does not say the signature covers another digest", v.Reason)
 	}
 }

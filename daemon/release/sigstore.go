@@ -139,8 +139,11 @@ func verifyBundleWithKey(b *bundle.Bundle, k trustedKey, img Image) error {
 	if b.GetDsseEnvelope() == nil {
 		// A message signature signs the digest itself; sigstore-go checks
 		// the signature against the digest we name.
+		// A digest other than the image's is checked against the signature
+		// first, so a genuine signature over another image is reported as
+		// such rather than as an unknown key.
 		if md := b.GetMessageSignature().GetMessageDigest(); md != nil && hex.EncodeToString(md.GetDigest()) != img.Digest.Hex {
-			if _, err := verifier.Verify(b, sgverify.NewPolicy(sgverify.WithoutArtifactUnsafe(), sgverify.WithKey())); err == nil {
+			if _, err := verifier.Verify(b, sgverify.NewPolicy(sgverify.WithArtifactDigest("sha256", md.GetDigest()), sgverify.WithKey())); err == nil {
 				return &subjectError{msg: fmt.Sprintf("message signature covers sha256:%x, not the image digest %s", md.GetDigest(), img.Digest)}
 			}
 		}
