@@ -15,7 +15,7 @@
 // signing go on. Verified needs at least one accepted signature and no
 // rejected one, because a rejected signature next to a good one means that
 // someone with push access disagrees with the release. Network failures,
-// timeouts and registry answers that contradict themselves never yield
+// timeouts and registry responses that contradict themselves never yield
 // verified.
 package release
 

@@ -221,7 +221,7 @@ func TestCheckReadsTagBesideAPI(t *testing.T) {
 	if want := SourceReferrersAPI + "+" + SourceReferrersTag; v.Discovery != want {
 		t.Errorf("discovery = %q, want %q", v.Discovery, want)
 	}
-	// The tag's manifest names another subject, so the registry's answers
+	// The tag's manifest names another subject, so the registry's responses
 	// contradict each other.
 	if v.Verdict != api.ReleaseAmbiguous {
 		t.Errorf("verdict = %s (%s), want ambiguous", v.Verdict, v.Reason)
