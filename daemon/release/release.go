@@ -191,8 +191,9 @@ func (c *Checker) check(ctx context.Context, p *Policy, img Image) *api.ReleaseV
 	return decide(v)
 }
 
-// uniqueReferrers drops repeated digests, which a referrers tag index
-// can list when two writers raced to update it.
+// uniqueReferrers drops repeated digests, keeping the first. A manifest
+// can be listed by both the Referrers API and the tag index, or twice in
+// a tag index when two writers raced to update it.
 func uniqueReferrers(refs []referrer) []referrer {
 	seen := map[v1.Hash]bool{}
 	out := refs[:0]
