@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/release"
@@ -87,4 +88,26 @@ func (s *State) VerifyRelease(ctx context.Context, caller *peercred.Identity, im
 		return nil, tenant.Name, err
 	}
 	return v, tenant.Name, nil
+}
+
+// auditVerdict condenses a release verdict for the audit record: verified
+// is allow, unreachable is error (the check could not be made), and every
+// other verdict is deny. It returns nil when no check ran.
+func auditVerdict(v *api.ReleaseVerdict) *audit.Verdict {
+	if v == nil {
+		return nil
+	}
+	// The audit record's verdict results are "allow", "deny" and "error".
+	result := "deny"
+	switch v.Verdict {
+	case api.ReleaseVerified:
+		result = "allow"
+	case api.ReleaseUnreachable:
+		result = "error"
+	}
+	reason := fmt.Sprintf("%s %s: %s", v.Verdict, v.Image, v.Reason)
+	if v.SignerKeyID != "" {
+		reason = fmt.Sprintf("%s %s by key %s (%s): %s", v.Verdict, v.Image, v.SignerKeyID, v.SignatureKind, v.Reason)
+	}
+	return &audit.Verdict{Result: result, Reason: audit.TruncateReason(reason)}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/sign"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/peercred"
 )
@@ -31,6 +33,8 @@ import (
 // a registry with one signed and one unsigned image.
 type releaseFixture struct {
 	state    *State
+	trail    *audit.Trail
+	auditDir string
 	signed   string
 	unsigned string
 }
@@ -82,7 +86,26 @@ release:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.state.Close() })
+
+	f.auditDir = filepath.Join(dir, "audit")
+	f.trail = audit.Open(f.auditDir, audit.Options{})
+	t.Cleanup(func() { f.trail.Close() })
 	return f
+}
+
+// lastRecord returns the newest audit record.
+func (f *releaseFixture) lastRecord(t *testing.T) *audit.Record {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(f.auditDir, "audit-00000000000000000001.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	rec, err := audit.Decode([]byte(lines[len(lines)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
 
 // pushSignedImage pushes a random image and, when signed, a cosign v3
@@ -136,7 +159,7 @@ type rawTaggable []byte
 func (r rawTaggable) RawManifest() ([]byte, error)        { return r, nil }
 func (r rawTaggable) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
-func releaseRequest(uid uint32, image string) *Request {
+func (f *releaseFixture) request(uid uint32, image string) *Request {
 	body := &api.SignRequest{
 		Subjects:      []api.Subject{{Name: "app", Digest: map[string]string{"sha256": strings.Repeat("ab", 32)}}},
 		PredicateType: "https://cyclonedx.org/bom",
@@ -145,7 +168,7 @@ func releaseRequest(uid uint32, image string) *Request {
 	if image != "" {
 		body.Scanner = &api.Scanner{Image: image}
 	}
-	return &Request{Caller: selfIdentity(uid), Body: body, Method: "POST", Path: api.PathSignDSSE}
+	return &Request{Caller: selfIdentity(uid), Body: body, Method: "POST", Path: api.PathSignDSSE, Audit: f.trail}
 }
 
 func TestReleaseStage(t *testing.T) {
@@ -153,17 +176,20 @@ func TestReleaseStage(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("verified image signs", func(t *testing.T) {
-		res, err := f.state.Sign(ctx, releaseRequest(1001, f.signed))
+		res, err := f.state.Sign(ctx, f.request(1001, f.signed))
 		if err != nil {
 			t.Fatalf("Sign: %v", err)
 		}
 		if res.Release == nil || res.Release.Verdict != api.ReleaseVerified {
 			t.Fatalf("result release = %+v, want verified", res.Release)
 		}
+		if rec := f.lastRecord(t); rec.Release == nil || rec.Release.Result != "allow" {
+			t.Errorf("audit record release = %+v, want allow", rec.Release)
+		}
 	})
 
 	t.Run("unsigned image is rejected", func(t *testing.T) {
-		_, err := f.state.Sign(ctx, releaseRequest(1001, f.unsigned))
+		_, err := f.state.Sign(ctx, f.request(1001, f.unsigned))
 		var e *api.Error
 		if !errors.As(err, &e) || e.Code != api.CodeReleaseUnverified {
 			t.Fatalf("Sign error = %v, want release_unverified", err)
@@ -171,10 +197,17 @@ func TestReleaseStage(t *testing.T) {
 		if e.Release == nil || e.Release.Verdict != api.ReleaseUnsigned {
 			t.Fatalf("error release = %+v, want the unsigned verdict", e.Release)
 		}
+		rec := f.lastRecord(t)
+		if rec.Release == nil || rec.Release.Result != "deny" || !strings.Contains(rec.Release.Reason, "unsigned") {
+			t.Errorf("audit record release = %+v, want deny naming the unsigned verdict", rec.Release)
+		}
+		if rec.Code != string(api.CodeReleaseUnverified) {
+			t.Errorf("audit record code = %q, want %s", rec.Code, api.CodeReleaseUnverified)
+		}
 	})
 
 	t.Run("missing scanner image", func(t *testing.T) {
-		_, err := f.state.Sign(ctx, releaseRequest(1001, ""))
+		_, err := f.state.Sign(ctx, f.request(1001, ""))
 		var e *api.Error
 		if !errors.As(err, &e) || e.Code != api.CodeInvalidRequest || e.Field != "scanner.image" {
 			t.Fatalf("Sign error = %v, want invalid_request on scanner.image", err)
@@ -182,7 +215,7 @@ func TestReleaseStage(t *testing.T) {
 	})
 
 	t.Run("tenant without policy", func(t *testing.T) {
-		res, err := f.state.Sign(ctx, releaseRequest(1002, f.unsigned))
+		res, err := f.state.Sign(ctx, f.request(1002, f.unsigned))
 		if err != nil {
 			t.Fatalf("Sign: %v", err)
 		}
@@ -212,4 +245,30 @@ func TestReleaseStage(t *testing.T) {
 			t.Error("VerifyRelease for a caller without a tenant succeeded")
 		}
 	})
+}
+
+func TestAuditVerdict(t *testing.T) {
+	tests := []struct {
+		verdict string
+		want    string
+	}{
+		{api.ReleaseVerified, "allow"},
+		{api.ReleaseUnsigned, "deny"},
+		{api.ReleaseInvalid, "deny"},
+		{api.ReleaseAmbiguous, "deny"},
+		{api.ReleaseUnreachable, "error"},
+	}
+	for _, tc := range tests {
+		got := auditVerdict(&api.ReleaseVerdict{Image: "r.example/s@sha256:00", Verdict: tc.verdict, Reason: "because"})
+		if got == nil || got.Result != tc.want {
+			t.Errorf("auditVerdict(%s) = %+v, want result %s", tc.verdict, got, tc.want)
+			continue
+		}
+		if !strings.Contains(got.Reason, tc.verdict) || !strings.Contains(got.Reason, "r.example/s@sha256:00") {
+			t.Errorf("auditVerdict(%s) reason %q lacks the verdict or the image", tc.verdict, got.Reason)
+		}
+	}
+	if auditVerdict(nil) != nil {
+		t.Error("auditVerdict(nil) is not nil")
+	}
 }

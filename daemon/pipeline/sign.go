@@ -87,6 +87,7 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	releaseDone := timeStage(metrics.StageRelease)
 	verdict, err := s.checkRelease(ctx, tenant.Name, req.Body)
 	releaseDone()
+	rec.Release = auditVerdict(verdict)
 	if err != nil {
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}
