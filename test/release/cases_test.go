@@ -171,6 +171,16 @@ func TestSignRequiresVerifiedRelease(t *testing.T) {
 		}
 	})
 
+	t.Run("registry too slow", func(t *testing.T) {
+		ref, _ := pushImage(t, s.slow, "scan/slow")
+		s.sign(t, "trusted", ref)
+		s.slowMode.Store(true)
+		v, code := s.verifyRelease(t, ref)
+		if v.Verdict != api.ReleaseUnreachable || code != 1 {
+			t.Fatalf("verdict %s (exit %d), want unreachable (exit 1): %s", v.Verdict, code, v.Reason)
+		}
+	})
+
 	t.Run("registry down", func(t *testing.T) {
 		ref, _ := pushImage(t, s.withoutAPI, "scan/down")
 		s.sign(t, "trusted", ref)

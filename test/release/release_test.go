@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -50,6 +52,11 @@ type suite struct {
 	withAPI    *httptest.Server
 	withoutAPI *httptest.Server
 	layoutDir  string
+
+	// slow is a registry whose Referrers API stops responding once
+	// slowMode is set, until the client gives up.
+	slow     *httptest.Server
+	slowMode atomic.Bool
 }
 
 func newRegistry(t *testing.T, referrers bool) *httptest.Server {
@@ -70,6 +77,18 @@ func setup(t *testing.T) *suite {
 		withAPI:    newRegistry(t, true),
 		withoutAPI: newRegistry(t, false),
 	}
+	inner := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
+	s.slow = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.slowMode.Load() && strings.Contains(r.URL.Path, "/referrers/") {
+			<-r.Context().Done()
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		s.slow.CloseClientConnections()
+		s.slow.Close()
+	})
 	for _, dir := range []string{"home", "tuf", "layout"} {
 		if err := os.MkdirAll(filepath.Join(s.work, dir), 0o700); err != nil {
 			t.Fatal(err)
@@ -102,14 +121,15 @@ tenants:
           file: %[1]s/trusted.pub
       attestation_predicate_type: %[3]s
 release:
-  request_timeout: 5s
-  insecure_registries: [%[4]q, %[5]q]
+  request_timeout: 2s
+  check_timeout: 10s
+  insecure_registries: [%[4]q, %[5]q, %[8]q]
   layouts:
     - repository: %[6]s
       path: %[7]s
   cache:
     negative_ttl: 0s
-`, s.work, os.Getuid(), predicateRelease, host(s.withAPI), host(s.withoutAPI), airgapRepo, s.layoutDir)
+`, s.work, os.Getuid(), predicateRelease, host(s.withAPI), host(s.withoutAPI), airgapRepo, s.layoutDir, host(s.slow))
 	cfgPath := filepath.Join(s.work, "signerd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
