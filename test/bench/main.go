@@ -45,6 +45,11 @@ func main() {
 	if err := r.buildBinaries(); err != nil {
 		log.Fatal(err)
 	}
+	defer func() {
+		for _, f := range r.cleanups {
+			f()
+		}
+	}()
 	r.measureRawSigning()
 	r.measureDaemon()
 	r.measureCosign(*cosignRuns)

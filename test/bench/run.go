@@ -37,6 +37,11 @@ type run struct {
 	startup   []time.Duration
 	goBench   string
 	notes     []string
+
+	// cleanups run when the benchmarks end; tenantReplace maps
+	// placeholders in a scenario's config to paths its setup made.
+	cleanups      []func()
+	tenantReplace map[string]string
 }
 
 func (r *run) notef(format string, args ...any) {

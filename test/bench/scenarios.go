@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"log"
 	"time"
 )
@@ -50,6 +51,7 @@ const plainTenants = `tenants:
 func (r *run) scenarioList() []scenario {
 	return []scenario{
 		{name: "no extensions", tenants: plainTenants},
+		{name: "release integrity, warm cache", tenants: releaseTenants, setup: setupRelease},
 		{name: "OpTok with DPoP and a PoE", tenants: tokenTenants, setup: setupTokens},
 	}
 }
@@ -76,6 +78,10 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 		}
 		cfg += extraCfg
 		clientArgs = append(clientArgs, extraArgs...)
+		for k, v := range r.tenantReplace {
+			cfg = strings.ReplaceAll(cfg, k, v)
+		}
+		r.tenantReplace = nil
 	}
 	sc.clientArgs = clientArgs
 
