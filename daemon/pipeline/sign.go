@@ -81,7 +81,9 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	}
 	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
 	if err != nil {
-		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
+		e := api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v; retry later, and an administrator can check signerctl health and the daemon log", s.Signer.URI(), err)
+		e.RetryAfterSeconds = 5
+		return nil, e
 	}
 	signedAt := time.Now().UTC()
 	rec.KeyHint, rec.KeyID = s.KeyHint, s.Signer.URI()

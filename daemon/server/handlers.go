@@ -177,12 +177,15 @@ func (s *Server) handleWhoAmI(x *exchange) {
 }
 
 func (s *Server) handleHealthz(x *exchange) {
-	resp := &api.HealthResponse{Status: "ok", Checks: map[string]string{"key": "ok"}}
+	st := s.state.Load()
+	resp := &api.HealthResponse{Status: "ok", Checks: map[string]string{"key": "ok", "audit": "ok"}}
+	if err := st.KeyHealth.Health(x.r.Context()); err != nil {
+		resp.Status = "degraded"
+		resp.Checks["key"] = err.Error()
+	}
 	if err := s.auditHealth(); err != nil {
 		resp.Status = "degraded"
 		resp.Checks["audit"] = err.Error()
-	} else {
-		resp.Checks["audit"] = "ok"
 	}
 	x.reply(http.StatusOK, resp)
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 
 	"github.com/signerd/signerd/daemon/config"
+	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/service"
 )
 

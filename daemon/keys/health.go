@@ -1,0 +1,97 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Health probe intervals: a healthy key is probed at most every
+// probeHealthy, a failing one every probeFailing, so /v1/healthz polling
+// costs few signatures (KMS providers bill per request).
+const (
+	probeHealthy = 30 * time.Second
+	probeFailing = 5 * time.Second
+)
+
+// Monitored wraps a Signer to track the backend's health. Each signature
+// is bounded by a timeout, so a hung backend turns into an error instead of
+// a request that never ends, and its outcome becomes the backend's health.
+type Monitored struct {
+	Signer
+	timeout time.Duration
+
+	probing sync.Mutex // held while a probe runs; others report the last state
+
+	mu      sync.Mutex
+	lastErr error
+	lastAt  time.Time
+}
+
+// Monitor wraps s. timeout bounds each signature; 0 leaves only the
+// caller's context.
+func Monitor(s Signer, timeout time.Duration) *Monitored {
+	return &Monitored{Signer: s, timeout: timeout}
+}
+
+// SignMessage signs through the wrapped Signer and records the outcome. It
+// returns when ctx ends even if the backend has not answered; the
+// backend's call then finishes in the background.
+func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, error) {
+	if m.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, m.timeout)
+		defer cancel()
+	}
+
+	type result struct {
+		sig []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sig, err := m.Signer.SignMessage(ctx, message)
+		done <- result{sig, err}
+	}()
+
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		r.err = fmt.Errorf("key backend %s did not answer in time: %w", m.URI(), ctx.Err())
+	}
+	m.record(r.err)
+	return r.sig, r.err
+}
+
+func (m *Monitored) record(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastErr, m.lastAt = err, time.Now()
+}
+
+// Health returns nil when the backend works and the last error otherwise.
+// When the last outcome is older than the probe interval it signs and
+// verifies a random message first (one probe at a time), so a backend
+// that failed while the daemon was idle shows up too.
+func (m *Monitored) Health(ctx context.Context) error {
+	m.mu.Lock()
+	err, at := m.lastErr, m.lastAt
+	m.mu.Unlock()
+
+	interval := probeHealthy
+	if err != nil {
+		interval = probeFailing
+	}
+	if time.Since(at) < interval || !m.probing.TryLock() {
+		return err
+	}
+	defer m.probing.Unlock()
+
+	if err := SelfTest(ctx, m); err != nil {
+		m.record(err)
+		return err
+	}
+	return nil
+}
