@@ -141,4 +141,3 @@ func printKey(e *env, s keys.Signer) error {
 	fmt.Fprintf(e.stdout, "# key.uri for signerd's config:\n%s\n# key hint: %s\n", s.URI(), hint)
 	return pem.Encode(e.stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
-
