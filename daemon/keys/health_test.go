@@ -87,16 +87,3 @@ func TestMonitorTimeout(t *testing.T) {
 		t.Error("Health is nil after a timed-out signature")
 	}
 }
-
-func BenchmarkFileSign(b *testing.B) {
-	s, err := Open(context.Background(), "file://"+b.TempDir()+"/k", Options{Create: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg := make([]byte, 1024)
-	for b.Loop() {
-		if _, err := s.SignMessage(context.Background(), msg); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
