@@ -36,7 +36,7 @@ func Monitor(s Signer, timeout time.Duration) *Monitored {
 }
 
 // SignMessage signs through the wrapped Signer and records the outcome. It
-// returns when ctx ends even if the backend has not answered; the
+// returns when ctx ends even if the backend has not responded, and the
 // backend's call then finishes in the background.
 func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, error) {
 	if m.timeout > 0 {
@@ -59,7 +59,7 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 	select {
 	case r = <-done:
 	case <-ctx.Done():
-		r.err = fmt.Errorf("key backend %s did not answer in time: %w", m.URI(), ctx.Err())
+		r.err = fmt.Errorf("key backend %s timed out: %w", m.URI(), ctx.Err())
 	}
 	m.record(r.err)
 	return r.sig, r.err

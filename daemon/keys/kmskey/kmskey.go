@@ -9,7 +9,7 @@
 //	hashivault://KEY                     (VAULT_ADDR and VAULT_TOKEN from the environment)
 //
 // Each provider reads credentials the way its SDK does (environment,
-// instance metadata, config files). signerd never sees or logs them.
+// instance metadata, config files). signerd never reads or logs them.
 //
 // Security model: the key never leaves the KMS. The host hashes the message
 // with SHA-256 and sends only the digest. A KMS that is down or slow makes

@@ -150,7 +150,7 @@ func TestSessionPoolExhausted(t *testing.T) {
 		}
 	}
 
-	// A caller's own deadline ends the wait too, and says so.
+	// A caller's own deadline ends the wait too, with the context's error.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
 	if _, err := s.SignMessage(ctx, []byte("m")); !errors.Is(err, context.DeadlineExceeded) {

@@ -42,8 +42,8 @@ func open(ctx context.Context, u *url.URL, opts keys.Options) (keys.Signer, erro
 }
 
 // Open logs in to the token and finds the key. With create it generates a
-// missing key (an ECDSA P-256 pair with the URI's object label and id; a
-// random 16-byte hex id when the URI has none).
+// missing ECDSA P-256 pair with the URI's object label and id. When the
+// URI has no id, the new key gets a random 16-digit hex id.
 func Open(_ context.Context, loc Location, create bool) (*Signer, error) {
 	pin, err := readPIN(loc)
 	if err != nil {

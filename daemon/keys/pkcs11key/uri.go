@@ -18,8 +18,8 @@
 // message with SHA-256 and the token signs the digest with raw ECDSA
 // (CKM_ECDSA), because many tokens offer no hashing ECDSA mechanism. The
 // PIN is read from pin-source or pin-value and never appears in URI() or
-// logs; prefer pin-source, since a config file is more widely readable
-// than a PIN file.
+// logs. Prefer pin-source, because a config file is usually more widely
+// readable than a PIN file.
 package pkcs11key
 
 import (

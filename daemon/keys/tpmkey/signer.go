@@ -24,7 +24,7 @@ import (
 func init() { keys.Register("tpm", open) }
 
 // maxRetries bounds how often one signature is retried after TPM_RC_RETRY,
-// TPM_RC_YIELDED or TPM_RC_TESTING. A fresh swtpm answers TPM_RC_RETRY once.
+// TPM_RC_YIELDED or TPM_RC_TESTING. A fresh swtpm returns TPM_RC_RETRY for the first TPM2_Sign.
 const maxRetries = 5
 
 // ErrAuthorization marks a signature the TPM rejected because the key's
@@ -121,7 +121,7 @@ func readKeyFile(path string) (*keyfile.TPMKey, error) {
 		return nil, fmt.Errorf("TPM key file %s: %w; expected a \"-----BEGIN TSS2 PRIVATE KEY-----\" PEM block", path, err)
 	}
 	if !key.Keytype.Equal(keyfile.OIDLoadableKey) {
-		return nil, fmt.Errorf("TPM key file %s holds key type %v, not a loadable key (%v)", path, key.Keytype, keyfile.OIDLoadableKey)
+		return nil, fmt.Errorf("TPM key file %s contains key type %v, not a loadable key (%v)", path, key.Keytype, keyfile.OIDLoadableKey)
 	}
 	if key.Parent != tpm2.TPMRHOwner {
 		return nil, fmt.Errorf("TPM key file %s has parent 0x%08x; signerd loads keys under the owner hierarchy's storage root key (parent 0x%08x)", path, uint32(key.Parent), uint32(tpm2.TPMRHOwner))
@@ -276,8 +276,8 @@ func (c *connection) close() error {
 	return c.tpm.Close()
 }
 
-// withRetry runs a TPM command again after a warning that asks for it, at
-// most maxRetries times. Other errors, authorization failures among them,
+// withRetry runs a TPM command again after a retryable warning, at most
+// maxRetries times. Other errors, authorization failures among them,
 // return at once.
 func withRetry[T any](run func() (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
@@ -302,7 +302,7 @@ func isTPMResponse(err error) bool {
 }
 
 // describe turns the TPM response codes an administrator must act on into
-// messages that say what to do.
+// messages that tell what to do.
 func describe(err error) error {
 	switch {
 	case errors.Is(err, tpm2.TPMRCAuthFail), errors.Is(err, tpm2.TPMRCBadAuth):

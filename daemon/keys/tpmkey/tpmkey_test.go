@@ -221,7 +221,7 @@ func TestSessionReusedAcrossSignatures(t *testing.T) {
 	}
 
 	// Each signature costs one TPM2_Sign, plus one more for each
-	// TPM_RC_RETRY (a fresh swtpm answers the first one so).
+	// TPM_RC_RETRY (a fresh swtpm returns it for the first one).
 	var signs, retries int
 	for _, entry := range sock.log {
 		if entry[0] == uint32(tpm2.TPMCCSign) {
