@@ -59,6 +59,9 @@ type Signer struct {
 }
 
 func open(ctx context.Context, u *url.URL, opts keys.Options) (keys.Signer, error) {
+	if opts.Create && opts.Algorithm != "" && opts.Algorithm != keys.ECDSAP256SHA256 {
+		return nil, fmt.Errorf("KMS keys are ECDSA P-256; set key.algorithm to ecdsa-p256, not %s", opts.Algorithm)
+	}
 	return Open(ctx, u.String(), opts.Create)
 }
 

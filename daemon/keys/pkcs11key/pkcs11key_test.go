@@ -240,3 +240,11 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+func TestCreateRejectsEd25519(t *testing.T) {
+	uri := "pkcs11:token=t;object=k?module-path=/usr/lib/softhsm/libsofthsm2.so"
+	_, err := keys.Open(context.Background(), uri, keys.Options{Create: true, Algorithm: keys.Ed25519})
+	if err == nil || !strings.Contains(err.Error(), "ECDSA P-256") {
+		t.Fatalf("err = %v, want an ECDSA P-256 error", err)
+	}
+}

@@ -38,6 +38,9 @@ func open(ctx context.Context, u *url.URL, opts keys.Options) (keys.Signer, erro
 	if err != nil {
 		return nil, err
 	}
+	if opts.Create && opts.Algorithm != "" && opts.Algorithm != keys.ECDSAP256SHA256 {
+		return nil, fmt.Errorf("PKCS#11 keys are ECDSA P-256; set key.algorithm to ecdsa-p256, not %s", opts.Algorithm)
+	}
 	return Open(ctx, loc, opts.Create)
 }
 

@@ -65,6 +65,9 @@ func open(ctx context.Context, u *url.URL, opts keys.Options) (keys.Signer, erro
 	if err != nil {
 		return nil, err
 	}
+	if opts.Create && opts.Algorithm != "" && opts.Algorithm != keys.ECDSAP256SHA256 {
+		return nil, fmt.Errorf("TPM keys are ECDSA P-256; set key.algorithm to ecdsa-p256, not %s", opts.Algorithm)
+	}
 	if opts.Create && loc.KeyFile != "" {
 		if _, err := os.Stat(loc.KeyFile); errors.Is(err, os.ErrNotExist) {
 			if _, err := Create(loc); err != nil {

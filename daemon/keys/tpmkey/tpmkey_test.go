@@ -372,3 +372,10 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+func TestCreateRejectsEd25519(t *testing.T) {
+	_, err := keys.Open(context.Background(), "tpm://"+t.TempDir()+"/k.pem", keys.Options{Create: true, Algorithm: keys.Ed25519})
+	if err == nil || !strings.Contains(err.Error(), "ECDSA P-256") {
+		t.Fatalf("err = %v, want an ECDSA P-256 error", err)
+	}
+}
