@@ -55,15 +55,14 @@ func (s *SWTPM) start(t testing.TB) {
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
 
-	// swtpm serves one client at a time, so probe the control socket,
-	// not the command socket, to see that it is up.
+	// swtpm binds the command socket a moment before it listens, so only
+	// a connection shows that it is ready. It then serves the next client
+	// once this one hangs up.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if conn, err := net.Dial("unix", s.Socket+".ctrl"); err == nil {
+		if conn, err := net.Dial("unix", s.Socket); err == nil {
 			conn.Close()
-			if _, err := os.Stat(s.Socket); err == nil {
-				return
-			}
+			return
 		}
 		select {
 		case <-s.done:

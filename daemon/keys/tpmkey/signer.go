@@ -47,6 +47,8 @@ type Signer struct {
 	// conn is the open connection, or nil after a transport failure; the
 	// next signature opens a new one.
 	conn *connection
+
+	closed bool
 }
 
 // connection is the TPM state a Signer keeps between signatures.
@@ -348,6 +350,9 @@ func (s *Signer) SignMessage(ctx context.Context, message []byte) ([]byte, error
 }
 
 func (s *Signer) signDigest(digest []byte) ([]byte, error) {
+	if s.closed {
+		return nil, fmt.Errorf("TPM key %s is closed", s.URI())
+	}
 	if s.conn == nil {
 		if err := s.connect(); err != nil {
 			return nil, err
@@ -390,6 +395,7 @@ func (s *Signer) signDigest(digest []byte) ([]byte, error) {
 func (s *Signer) Close() error {
 	s.sem <- struct{}{}
 	defer s.release()
+	s.closed = true
 	if s.conn == nil {
 		return nil
 	}

@@ -251,6 +251,9 @@ func TestTransientHandlesFlushed(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("Close round %d: %v", i, err)
 		}
+		if _, err := s.SignMessage(context.Background(), []byte("m")); err == nil {
+			t.Fatalf("SignMessage after Close succeeded in round %d", i)
+		}
 	}
 
 	dev, err := openDevice(tpm.Socket)
