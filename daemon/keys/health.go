@@ -3,8 +3,12 @@ package keys
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/signerd/signerd/daemon/logkey"
 )
 
 // Health probe intervals: a healthy key is probed at most every
@@ -24,10 +28,16 @@ type Monitored struct {
 
 	probing sync.Mutex // held while a probe runs; others report the last state
 
+	log atomic.Pointer[slog.Logger]
+
 	mu      sync.Mutex
 	lastErr error
 	lastAt  time.Time
 }
+
+// SetLogger makes m log when the backend starts failing and when it
+// recovers, once per change, so a flapping backend does not flood the log.
+func (m *Monitored) SetLogger(log *slog.Logger) { m.log.Store(log) }
 
 // Monitor wraps s. timeout bounds each signature; 0 leaves only the
 // caller's context.
@@ -67,8 +77,18 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 
 func (m *Monitored) record(err error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	wasFailing := m.lastErr != nil
 	m.lastErr, m.lastAt = err, time.Now()
+	m.mu.Unlock()
+
+	log := m.log.Load()
+	switch {
+	case log == nil:
+	case err != nil && !wasFailing:
+		log.Error("key backend failing", slog.String(logkey.KeyURI, m.URI()), slog.String(logkey.Error, err.Error()))
+	case err == nil && wasFailing:
+		log.Info("key backend recovered", slog.String(logkey.KeyURI, m.URI()))
+	}
 }
 
 // Health returns nil when the backend works and the last error otherwise.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,5 +86,32 @@ func TestMonitorTimeout(t *testing.T) {
 	}
 	if err := m.Health(context.Background()); err == nil {
 		t.Error("Health is nil after a timed-out signature")
+	}
+}
+
+func TestMonitorLogsChanges(t *testing.T) {
+	backend := newSwitchable(t)
+	m := Monitor(backend, 0)
+	var out strings.Builder
+	m.SetLogger(slog.New(slog.NewTextHandler(&out, nil)))
+	ctx := context.Background()
+
+	backend.mode.Store(1)
+	for range 3 {
+		m.SignMessage(ctx, []byte("m"))
+	}
+	backend.mode.Store(0)
+	m.SignMessage(ctx, []byte("m"))
+	m.SignMessage(ctx, []byte("m"))
+
+	log := out.String()
+	if n := strings.Count(log, "key backend failing"); n != 1 {
+		t.Errorf("logged %d failure lines for one outage, want 1:\n%s", n, log)
+	}
+	if !strings.Contains(log, "backend gone") || !strings.Contains(log, "key_uri=file://") {
+		t.Errorf("failure line lacks the error or the key URI:\n%s", log)
+	}
+	if n := strings.Count(log, "key backend recovered"); n != 1 {
+		t.Errorf("logged %d recovery lines, want 1:\n%s", n, log)
 	}
 }

@@ -62,6 +62,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	st.KeyHealth.SetLogger(log)
 	log.Info("key loaded", slog.String(logkey.KeyURI, st.Signer.URI()),
 		slog.String(logkey.KeyHint, st.KeyHint), slog.String("algorithm", string(st.Signer.Algorithm())))
 
@@ -169,6 +170,7 @@ func reload(ctx context.Context, srv *server.Server, g *guard.Guard, opts Option
 		log.Error("reload failed, keeping the running config", slog.String(logkey.Error, err.Error()))
 		return
 	}
+	st.KeyHealth.SetLogger(log)
 	prev := srv.SetState(st)
 	reloadGuard(g, old.Config.Guard, cfg.Guard, log)
 
