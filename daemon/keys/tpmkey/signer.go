@@ -248,6 +248,8 @@ func (s *Signer) connect() (err error) {
 // createSRK creates the owner hierarchy's storage root key from the ECC
 // P-256 template that the OpenSSL tpm2 provider and ssh-tpm-agent use, so
 // key files move between those tools and signerd.
+// TODO: accept an owner hierarchy password; this assumes the empty one
+// that most provisioned TPMs keep.
 func createSRK(tpm transport.TPM) (tpm2.AuthHandle, *tpm2.TPMTPublic, error) {
 	rsp, err := withRetry(func() (*tpm2.CreatePrimaryResponse, error) {
 		return tpm2.CreatePrimary{
