@@ -29,6 +29,7 @@ func cmdKeyCreate(ctx context.Context, e *env, args []string) error {
 	handle := fset.String("handle", "", "tpm: make the key persistent at this `handle` (0x81000000-0x81ffffff) instead of a key file")
 	device := fset.String("device", tpmkey.DefaultDevice, "tpm: the TPM device or simulator socket `path`")
 	authFile := fset.String("auth-file", "", "tpm: a `file` holding the key's authorization value (default: none)")
+	ownerAuthFile := fset.String("owner-auth-file", "", "tpm: a `file` holding the owner hierarchy's password (default: empty)")
 	uri := fset.String("uri", "", "pkcs11 and kms: the key `URI`, e.g. 'pkcs11:token=T;object=signerd?module-path=M&pin-source=file:/etc/signerd/pin' or awskms:///alias/signerd")
 	algorithm := fset.String("algorithm", "ecdsa-p256", "file: ecdsa-p256 or ed25519 (the other backends make ECDSA P-256 keys)")
 	fset.Usage = func() {
@@ -43,7 +44,7 @@ func cmdKeyCreate(ctx context.Context, e *env, args []string) error {
 		return usageError("signerctl key create: unexpected argument %q", fset.Arg(0))
 	}
 
-	keyURI, err := createKey(ctx, *backend, *path, *handle, *device, *authFile, *uri, *algorithm)
+	keyURI, err := createKey(ctx, *backend, *path, *handle, tpmkey.Location{Device: *device, AuthFile: *authFile, OwnerAuthFile: *ownerAuthFile}, *uri, *algorithm)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,8 @@ func cmdKeyCreate(ctx context.Context, e *env, args []string) error {
 }
 
 // createKey creates the key and returns its URI.
-func createKey(ctx context.Context, backend, path, handle, device, authFile, uri, algorithm string) (string, error) {
+// tpmLoc carries the TPM flags: device and authorization files.
+func createKey(ctx context.Context, backend, path, handle string, tpmLoc tpmkey.Location, uri, algorithm string) (string, error) {
 	needPath := func() error {
 		if path == "" || !filepath.IsAbs(path) {
 			return usageError("signerctl key create --backend %s needs --path /ABSOLUTE/PATH", backend)
@@ -89,7 +91,7 @@ func createKey(ctx context.Context, backend, path, handle, device, authFile, uri
 		return u, nil
 
 	case "tpm":
-		loc := tpmkey.Location{Device: device, AuthFile: authFile}
+		loc := tpmLoc
 		if handle != "" {
 			h, err := strconv.ParseUint(handle, 0, 32)
 			if err != nil || h>>24 != 0x81 {

@@ -45,6 +45,10 @@ func Create(loc Location) (Location, error) {
 	if err != nil {
 		return loc, err
 	}
+	ownerAuth, err := readAuth(loc.OwnerAuthFile)
+	if err != nil {
+		return loc, err
+	}
 
 	var out *os.File
 	if loc.KeyFile != "" {
@@ -71,7 +75,7 @@ func Create(loc Location) (Location, error) {
 	}
 	defer tpm.Close()
 
-	srk, _, err := createSRK(tpm)
+	srk, _, err := createSRK(tpm, ownerAuth)
 	if err != nil {
 		return loc, err
 	}
@@ -104,12 +108,12 @@ func Create(loc Location) (Location, error) {
 		return loc, nil
 	}
 
-	return loc, persist(tpm, srk, created, tpm2.TPMHandle(loc.Handle))
+	return loc, persist(tpm, srk, ownerAuth, created, tpm2.TPMHandle(loc.Handle))
 }
 
 // persist loads the created key and copies it to a persistent handle in
 // the owner hierarchy.
-func persist(tpm transport.TPM, srk tpm2.AuthHandle, created *tpm2.CreateResponse, handle tpm2.TPMHandle) error {
+func persist(tpm transport.TPM, srk tpm2.AuthHandle, ownerAuth []byte, created *tpm2.CreateResponse, handle tpm2.TPMHandle) error {
 	if _, err := (tpm2.ReadPublic{ObjectHandle: handle}).Execute(tpm); err == nil {
 		return fmt.Errorf("TPM persistent handle 0x%08x is in use; pick another or remove it with tpm2_evictcontrol", uint32(handle))
 	} else if !errors.Is(err, tpm2.TPMRCHandle) {
@@ -126,7 +130,7 @@ func persist(tpm transport.TPM, srk tpm2.AuthHandle, created *tpm2.CreateRespons
 
 	_, err = withRetry(func() (*tpm2.EvictControlResponse, error) {
 		return tpm2.EvictControl{
-			Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+			Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(ownerAuth)},
 			ObjectHandle:     tpm2.NamedHandle{Handle: loaded.ObjectHandle, Name: loaded.Name},
 			PersistentHandle: handle,
 		}.Execute(tpm)

@@ -35,8 +35,9 @@ var ErrAuthorization = errors.New("TPM rejected the key's authorization value")
 // serialized, because the TPM runs one command at a time and the HMAC
 // session's nonces must advance in order.
 type Signer struct {
-	loc  Location
-	auth []byte
+	loc       Location
+	auth      []byte
+	ownerAuth []byte
 	key  *keyfile.TPMKey // nil for a persistent handle
 	pub  *ecdsa.PublicKey
 
@@ -89,6 +90,9 @@ func Open(ctx context.Context, loc Location) (*Signer, error) {
 	if s.auth, err = readAuth(loc.AuthFile); err != nil {
 		return nil, err
 	}
+	if s.ownerAuth, err = readAuth(loc.OwnerAuthFile); err != nil {
+		return nil, err
+	}
 	if loc.KeyFile != "" {
 		if s.key, err = readKeyFile(loc.KeyFile); err != nil {
 			return nil, err
@@ -111,7 +115,7 @@ func readAuth(path string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read TPM key auth-file: %w", err)
+		return nil, fmt.Errorf("read TPM auth file: %w", err)
 	}
 	return []byte(strings.TrimRight(string(data), "\r\n")), nil
 }
@@ -186,7 +190,7 @@ func (s *Signer) connect() (err error) {
 		}
 	}()
 
-	srk, srkPub, err := createSRK(tpm)
+	srk, srkPub, err := createSRK(tpm, s.ownerAuth)
 	if err != nil {
 		return err
 	}
@@ -248,16 +252,17 @@ func (s *Signer) connect() (err error) {
 // createSRK creates the owner hierarchy's storage root key from the ECC
 // P-256 template that the OpenSSL tpm2 provider and ssh-tpm-agent use, so
 // key files move between those tools and signerd.
-// TODO: accept an owner hierarchy password; this assumes the empty one
-// that most provisioned TPMs keep.
-func createSRK(tpm transport.TPM) (tpm2.AuthHandle, *tpm2.TPMTPublic, error) {
+func createSRK(tpm transport.TPM, ownerAuth []byte) (tpm2.AuthHandle, *tpm2.TPMTPublic, error) {
 	rsp, err := withRetry(func() (*tpm2.CreatePrimaryResponse, error) {
 		return tpm2.CreatePrimary{
-			PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+			PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(ownerAuth)},
 			InPublic:      tpm2.New2B(keyfile.ECCSRK_H2_Template),
 		}.Execute(tpm)
 	})
 	if err != nil {
+		if errors.Is(err, tpm2.TPMRCAuthFail) || errors.Is(err, tpm2.TPMRCBadAuth) {
+			return tpm2.AuthHandle{}, nil, fmt.Errorf("create TPM storage root key: the TPM rejected the owner hierarchy password (%w); set owner-auth-file in the key URI to a file with the right one", err)
+		}
 		return tpm2.AuthHandle{}, nil, fmt.Errorf("create TPM storage root key: %w", describe(err))
 	}
 	pub, err := rsp.OutPublic.Contents()

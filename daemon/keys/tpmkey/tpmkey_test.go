@@ -317,6 +317,7 @@ func TestParseURI(t *testing.T) {
 	}{
 		{uri: "tpm:///var/lib/signerd/k.pem", want: Location{KeyFile: "/var/lib/signerd/k.pem", Device: DefaultDevice}},
 		{uri: "tpm:///k.pem?device=/run/tpm.sock&auth-file=/etc/signerd/auth", want: Location{KeyFile: "/k.pem", Device: "/run/tpm.sock", AuthFile: "/etc/signerd/auth"}},
+		{uri: "tpm:///k.pem?owner-auth-file=/etc/signerd/owner", want: Location{KeyFile: "/k.pem", Device: DefaultDevice, OwnerAuthFile: "/etc/signerd/owner"}},
 		{uri: "tpm:?handle=0x81000010", want: Location{Handle: 0x81000010, Device: DefaultDevice}},
 		{uri: "tpm://host/k.pem", wantErr: "names host"},
 		{uri: "tpm:?handle=0x80000001", wantErr: "not a persistent handle"},
@@ -381,4 +382,39 @@ func TestCreateRejectsEd25519(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ECDSA P-256") {
 		t.Fatalf("err = %v, want an ECDSA P-256 error", err)
 	}
+}
+
+func TestOwnerPassword(t *testing.T) {
+	tpm := testenv.StartSWTPM(t)
+	dev, err := openDevice(tpm.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tpm2.HierarchyChangeAuth{
+		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		NewAuth:    tpm2.TPM2BAuth{Buffer: []byte("owner secret")},
+	}.Execute(dev)
+	dev.Close()
+	if err != nil {
+		t.Fatalf("set the owner password: %v", err)
+	}
+
+	loc := Location{KeyFile: filepath.Join(t.TempDir(), "k.pem"), Device: tpm.Socket}
+	if _, err := Create(loc); err == nil || !strings.Contains(err.Error(), "owner-auth-file") {
+		t.Fatalf("Create without the owner password: err = %v, want one naming owner-auth-file", err)
+	}
+	if _, err := os.Stat(loc.KeyFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("failed Create left %s behind: %v", loc.KeyFile, err)
+	}
+
+	loc.OwnerAuthFile = writeAuth(t, "owner secret")
+	if _, err := Create(loc); err != nil {
+		t.Fatalf("Create with the owner password: %v", err)
+	}
+	s, err := keys.Open(context.Background(), loc.URI(), keys.Options{})
+	if err != nil {
+		t.Fatalf("Open %s: %v", loc.URI(), err)
+	}
+	defer s.Close()
+	signAndVerify(t, s)
 }

@@ -8,13 +8,15 @@
 //
 // URIs:
 //
-//	tpm:///var/lib/signerd/signing.tpm.pem[?device=PATH][&auth-file=PATH]
-//	tpm:?handle=0x81000010[&device=PATH][&auth-file=PATH]
+//	tpm:///var/lib/signerd/signing.tpm.pem[?device=PATH][&auth-file=PATH][&owner-auth-file=PATH]
+//	tpm:?handle=0x81000010[&device=PATH][&auth-file=PATH][&owner-auth-file=PATH]
 //
 // device is the TPM character device (default /dev/tpmrm0, the kernel's
 // resource manager) or the Unix socket of a TPM simulator such as swtpm.
 // auth-file names a file whose content (without a trailing newline) is the
-// key's authorization value. It stays out of URI() output and logs.
+// key's authorization value, and owner-auth-file the owner hierarchy's
+// password (default empty), which creating the storage root key needs.
+// Both values stay out of URI() output and logs.
 //
 // Security model: the host computes the SHA-256 digest and the TPM signs
 // it. The digest travels to the TPM encrypted (AES-128-CFB) under a salted
@@ -49,6 +51,9 @@ type Location struct {
 
 	// AuthFile holds the key's authorization value, or "" for none.
 	AuthFile string
+
+	// OwnerAuthFile holds the owner hierarchy's password, or "" for none.
+	OwnerAuthFile string
 }
 
 // URI returns the location as a tpm: URI. It contains no secret, because
@@ -60,6 +65,9 @@ func (l Location) URI() string {
 	}
 	if l.AuthFile != "" {
 		q.Set("auth-file", l.AuthFile)
+	}
+	if l.OwnerAuthFile != "" {
+		q.Set("owner-auth-file", l.OwnerAuthFile)
 	}
 	if l.KeyFile != "" {
 		u := url.URL{Scheme: "tpm", Path: l.KeyFile, RawQuery: encodeQuery(q)}
@@ -104,6 +112,11 @@ func ParseURI(u *url.URL) (Location, error) {
 				return Location{}, fmt.Errorf("TPM key URI %q: auth-file %q is not an absolute path", u.String(), v)
 			}
 			loc.AuthFile = v
+		case "owner-auth-file":
+			if !filepath.IsAbs(v) {
+				return Location{}, fmt.Errorf("TPM key URI %q: owner-auth-file %q is not an absolute path", u.String(), v)
+			}
+			loc.OwnerAuthFile = v
 		case "handle":
 			h, err := strconv.ParseUint(v, 0, 32)
 			if err != nil || h>>24 != 0x81 {
@@ -111,7 +124,7 @@ func ParseURI(u *url.URL) (Location, error) {
 			}
 			loc.Handle = uint32(h)
 		default:
-			return Location{}, fmt.Errorf("TPM key URI %q has unknown parameter %q; use device, auth-file or handle", u.String(), name)
+			return Location{}, fmt.Errorf("TPM key URI %q has unknown parameter %q; use device, auth-file, owner-auth-file or handle", u.String(), name)
 		}
 	}
 
