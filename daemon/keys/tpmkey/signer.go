@@ -38,8 +38,8 @@ type Signer struct {
 	loc       Location
 	auth      []byte
 	ownerAuth []byte
-	key  *keyfile.TPMKey // nil for a persistent handle
-	pub  *ecdsa.PublicKey
+	key       *keyfile.TPMKey // nil for a persistent handle
+	pub       *ecdsa.PublicKey
 
 	// sem holds the right to talk to the TPM. It is a channel so that a
 	// waiting request can give up when its context ends.
