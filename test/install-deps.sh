@@ -29,6 +29,10 @@ else
 		[systemd]=systemd-socket-activate
 		[systemd-container]=systemd-nspawn
 		[make]=make
+		[iproute2]=ip
+		[swtpm]=swtpm
+		[swtpm-tools]=swtpm_setup
+		[softhsm2]=softhsm2-util
 	)
 fi
 
@@ -66,3 +70,5 @@ install_go_tool() {
 }
 
 install_go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign v3.1.3
+# The local AWS KMS emulator for the awskms key backend's tests.
+install_go_tool local-kms github.com/nsmithuk/local-kms v0.0.0-20260228092603-2a5e92d09ab6

@@ -160,7 +160,7 @@ func (d Duration) String() string { return fmtDuration(d) }
 func (v *validator) checkKey(k *KeyConfig) {
 	u, err := url.Parse(k.URI)
 	if err != nil || u.Scheme == "" {
-		v.addf("key.uri", "key URI %q is not a URI; use for example file:///var/lib/signerd/signing.key", k.URI)
+		v.addf("key.uri", "key URI %q is not a URI; use for example file:///var/lib/signerd/signing.key", keys.Redact(k.URI))
 		return
 	}
 	if _, err := keys.ParseAlgorithm(k.Algorithm); err != nil {

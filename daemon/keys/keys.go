@@ -107,7 +107,11 @@ func Schemes() []string {
 func Open(ctx context.Context, uri string, opts Options) (Signer, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, fmt.Errorf("invalid key URI %q: %w", uri, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("invalid key URI %q: %w", Redact(uri), err)
 	}
 
 	backendsMu.RLock()
@@ -115,7 +119,7 @@ func Open(ctx context.Context, uri string, opts Options) (Signer, error) {
 	backendsMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("key URI %q has unknown scheme %q; supported: %s",
-			uri, u.Scheme, strings.Join(Schemes(), ", "))
+			Redact(uri), u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	return open(ctx, u, opts)
 }
@@ -176,4 +180,25 @@ func AlgorithmOf(pub crypto.PublicKey) (Algorithm, error) {
 		return Ed25519, nil
 	}
 	return "", fmt.Errorf("public key type %T is not supported", pub)
+}
+
+// Redact returns uri with the value of any pin-value attribute replaced,
+// for error messages and logs. PKCS#11 URIs (RFC 7512) may carry the
+// token's PIN that way.
+func Redact(uri string) string {
+	const attr = "pin-value="
+	out := uri
+	for i := 0; ; {
+		j := strings.Index(out[i:], attr)
+		if j < 0 {
+			return out
+		}
+		start := i + j + len(attr)
+		end := strings.IndexAny(out[start:], "&;#")
+		if end < 0 {
+			end = len(out) - start
+		}
+		out = out[:start] + "REDACTED" + out[start+end:]
+		i = start + len("REDACTED")
+	}
 }

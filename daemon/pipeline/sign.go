@@ -102,7 +102,9 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	metrics.ObserveKeyOperation(keyBackend(s.Signer.URI()), "sign", time.Since(keyStart), err)
 	if err != nil {
 		signingDone()
-		return nil, api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v", s.Signer.URI(), err)
+		e := api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v; retry later, and an administrator can check signerctl health and the daemon log", s.Signer.URI(), err)
+		e.RetryAfterSeconds = 5
+		return nil, e
 	}
 	signedAt := time.Now().UTC()
 	rec.KeyHint, rec.KeyID = s.KeyHint, s.Signer.URI()

@@ -26,6 +26,9 @@ type State struct {
 	Policy *policy.Policy
 	Signer keys.Signer
 
+	// KeyHealth is Signer's health monitor (Signer itself, wrapped).
+	KeyHealth *keys.Monitored
+
 	// KeyHint is the standard base64 SHA-256 of the DER public key.
 	KeyHint string
 
@@ -40,6 +43,11 @@ type State struct {
 
 	refs stateRefs
 }
+
+// keySignTimeout bounds one signature by the key backend, so a request
+// to a hung TPM, HSM or KMS gets "unavailable" instead of waiting forever.
+// It is longer than a KMS round trip with the AWS SDK's retries.
+const keySignTimeout = 10 * time.Second
 
 // NewState builds a State from cfg: it compiles the policy, opens the key
 // and runs the key's self-test. On error nothing is left open.
@@ -63,10 +71,11 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, err := keys.Open(ctx, cfg.Key.URI, keys.Options{Create: cfg.Key.Create, Algorithm: alg})
+	opened, err := keys.Open(ctx, cfg.Key.URI, keys.Options{Create: cfg.Key.Create, Algorithm: alg})
 	if err != nil {
 		return nil, fmt.Errorf("open key: %w", err)
 	}
+	signer := keys.Monitor(opened, keySignTimeout)
 	if err := keys.SelfTest(ctx, signer); err != nil {
 		signer.Close()
 		return nil, err
@@ -88,6 +97,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		Config:       cfg,
 		Policy:       pol,
 		Signer:       signer,
+		KeyHealth:    signer,
 		KeyHint:      hint,
 		PublicKeyPEM: pemText,
 		LoadedAt:     time.Now(),

@@ -252,6 +252,12 @@ func (s *Server) handleWhoAmI(x *exchange) {
 // the failing component reject their requests themselves.
 func (s *Server) handleHealthz(x *exchange) {
 	status, checks := health.Snapshot()
+	if err := s.state.Load().KeyHealth.Health(x.r.Context()); err != nil {
+		status = "degraded"
+		checks["key"] = err.Error()
+	} else if _, failing := checks["key"]; !failing {
+		checks["key"] = "ok"
+	}
 	if err := s.auditHealth(); err != nil {
 		status = "degraded"
 		checks["audit"] = err.Error()

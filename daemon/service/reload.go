@@ -70,6 +70,7 @@ func (r *runner) swapState(ctx context.Context, log *slog.Logger) (api.StateSumm
 	if err != nil {
 		return api.StateSummary{}, err
 	}
+	st.KeyHealth.SetLogger(log)
 	prev := r.srv.SetState(st)
 	reloadGuard(r.guard, old.Config.Guard, cfg.Guard, log)
 

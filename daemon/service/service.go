@@ -107,6 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	health.Set("key", nil)
 	metrics.SetServingState(st.LoadedAt, len(cfg.Tenants))
+	st.KeyHealth.SetLogger(log)
 	log.Info("key loaded", slog.String(logkey.KeyURI, st.Signer.URI()),
 		slog.String(logkey.KeyHint, st.KeyHint), slog.String("algorithm", string(st.Signer.Algorithm())))
 

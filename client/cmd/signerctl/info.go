@@ -8,7 +8,14 @@ import (
 )
 
 func cmdKey(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "create" {
+		return cmdKeyCreate(ctx, e, args[1:])
+	}
 	fs := flag.NewFlagSet("signerctl key", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: signerctl key [--json]\n       signerctl key create --backend tpm|pkcs11|kms|file ... (see signerctl key create -h)")
+		fs.PrintDefaults()
+	}
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
 	if err := fs.Parse(args); err != nil {

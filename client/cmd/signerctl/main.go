@@ -45,7 +45,7 @@ func commands() []command {
 		{"sign", "sign an in-toto attestation and write its Sigstore bundle", cmdSign},
 		{"verify", "verify a bundle offline against a public key", cmdVerify},
 		{"verify-release", "print a scanner image's release verdict and evidence", cmdVerifyRelease},
-		{"key", "print the daemon's public key in PEM form", cmdKey},
+		{"key", "print the daemon's public key in PEM form; key create makes a new key", cmdKey},
 		{"whoami", "print the caller as the daemon sees it", cmdWhoAmI},
 		{"health", "print the daemon's health", cmdHealth},
 		{"bench", "measure signing throughput and latency over the socket", cmdBench},

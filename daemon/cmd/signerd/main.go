@@ -23,6 +23,7 @@ import (
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/logging"
 	"github.com/signerd/signerd/daemon/logkey"
+	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/service"
 )
 
