@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"log"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -78,9 +79,7 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 		}
 		cfg += extraCfg
 		clientArgs = append(clientArgs, extraArgs...)
-		for k, v := range r.tenantReplace {
-			cfg = strings.ReplaceAll(cfg, k, v)
-		}
+		cfg = replacePlaceholders(cfg, r.tenantReplace)
 		r.tenantReplace = nil
 	}
 	sc.clientArgs = clientArgs
@@ -135,4 +134,19 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	}
 	res.HalfLoad = &loadPoint{Concurrency: 2 * r.cores, Rate: half, Result: out}
 	return res
+}
+
+// replacePlaceholders replaces the longest placeholders first, so one that
+// is a prefix of another never cuts it in half.
+func replacePlaceholders(text string, values map[string]string) string {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, k, values[k])
+	}
+	return strings.NewReplacer(pairs...).Replace(text)
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	predicateType := fs.String("predicate-type", "https://cyclonedx.org/bom", "predicate type `URI` to sign")
 	rate := fs.Float64("rate", 0, "target requests per second over all workers; 0 sends as fast as possible")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object on the last line")
+	subjectName := fs.String("subject-name", "bench-%d", "subject `name`; %d becomes the worker number")
 	scannerVersion := fs.String("scanner-version", "", "scanner `version` to declare in each request")
 	scannerImage := fs.String("scanner-image", "", "scanner `image` by digest to declare in each request")
 	creds := addCredentialFlags(fs)
@@ -84,6 +87,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		predicate:     predicate,
 		predicateType: *predicateType,
 		scanner:       scanner,
+		subjectName:   *subjectName,
 	})
 	if err != nil {
 		return err
@@ -116,6 +120,7 @@ type benchOptions struct {
 	predicate     []byte
 	predicateType string
 	scanner       *api.Scanner
+	subjectName   string
 }
 
 // benchHTTPClient keeps one connection per worker alive.
@@ -155,7 +160,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 			body, err := json.Marshal(&api.SignRequest{
 				PredicateType: o.predicateType,
 				Predicate:     o.predicate,
-				Subjects:      []api.Subject{{Name: fmt.Sprintf("bench-%d", w), Digest: map[string]string{"sha256": randomDigest()}}},
+				Subjects:      []api.Subject{{Name: subjectFor(o.subjectName, w), Digest: map[string]string{"sha256": randomDigest()}}},
 				Scanner:       o.scanner,
 			})
 			if err != nil {
@@ -231,4 +236,12 @@ func randomDigest() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// subjectFor names worker w's subject from a pattern that may hold %d.
+func subjectFor(pattern string, w int) string {
+	if strings.Contains(pattern, "%d") {
+		return strings.Replace(pattern, "%d", strconv.Itoa(w), 1)
+	}
+	return pattern
 }

@@ -21,9 +21,9 @@ import (
 	"path/filepath"
 
 	"github.com/signerd/signerd/daemon/config"
+	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/logging"
 	"github.com/signerd/signerd/daemon/logkey"
-	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/service"
 )
 
