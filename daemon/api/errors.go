@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -129,4 +130,10 @@ func FieldErrorf(code Code, field, format string, args ...any) *Error {
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {
 	Error *Error `json:"error"`
+}
+
+// IsCode reports whether err is an *Error with the given code.
+func IsCode(err error, code Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
 }

@@ -75,4 +75,8 @@ const (
 	OutcomeAllowed = "allowed"
 	OutcomeDenied  = "denied"
 	OutcomeError   = "error"
+
+	// OutcomeChallenge is a request answered with a DPoP nonce to retry
+	// with: part of the protocol, not a denial.
+	OutcomeChallenge = "challenge"
 )

@@ -58,7 +58,7 @@ var (
 	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace,
 		Name:      "requests_total",
-		Help:      "Requests answered on the caller socket, by endpoint, tenant (\"none\" before a tenant matched), outcome (allowed, denied, error) and error code (\"none\" on success).",
+		Help:      "Requests answered on the caller socket, by endpoint, tenant (\"none\" before a tenant matched), outcome (allowed, denied, challenge, error) and error code (\"none\" on success).",
 	}, []string{"endpoint", "tenant", "outcome", "code"})
 
 	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -42,6 +42,12 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		rec.BundleSHA256 = hex.EncodeToString(sum[:])
 	}
 
+	// A DPoP nonce challenge decides nothing: the client retries at once
+	// with a proof that names the nonce, and that request is recorded.
+	if api.IsCode(err, api.CodeUseDPoPNonce) {
+		return res, err
+	}
+
 	auditDone := timeStage(metrics.StageAudit)
 	aerr := req.Audit.Append(ctx, rec)
 	auditDone()

@@ -372,6 +372,8 @@ func outcomeOf(code api.Code) string {
 		return logkey.OutcomeAllowed
 	case code == api.CodeInternal || code == api.CodeUnavailable:
 		return logkey.OutcomeError
+	case code == api.CodeUseDPoPNonce:
+		return logkey.OutcomeChallenge
 	}
 	return logkey.OutcomeDenied
 }

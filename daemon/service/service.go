@@ -94,6 +94,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
+	lock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 
 	// The trail lives as long as the process: reloads swap the state
 	// but keep the trail, so its chain and writer are never split. The

@@ -412,3 +412,45 @@ func TestReloadRereadsKeySet(t *testing.T) {
 		t.Errorf("token of the new key after reload: %v", err)
 	}
 }
+
+// A DPoP nonce challenge is part of the protocol: one signature behind
+// a challenge leaves one audit record, and the log calls the challenge
+// what it is rather than a denial.
+func TestDPoPChallengeIsNotADenial(t *testing.T) {
+	s := newSetup(t, "")
+	d := s.start(t)
+
+	code, stderr := s.signerctl(t, "--token", s.token, "--dpop-key", s.dpopKey, "--poe", s.poe, "--scanner-version", "0.58.1")
+	if code != 0 {
+		t.Fatalf("signerctl exited %d: %s", code, stderr)
+	}
+
+	files, err := filepath.Glob(filepath.Join(s.dir, "state", "audit", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no audit file: %v", err)
+	}
+	var records []string
+	for _, f := range files {
+		for _, line := range strings.Split(strings.TrimSpace(string(mustRead(t, f))), "\n") {
+			if line != "" {
+				records = append(records, line)
+			}
+		}
+	}
+	if len(records) != 1 {
+		t.Errorf("one signature left %d audit records, want 1:\n%s", len(records), strings.Join(records, "\n"))
+	}
+	if strings.Contains(records[0], "use_dpop_nonce") {
+		t.Errorf("the audit record is the challenge, not the signature: %s", records[0])
+	}
+
+	log := d.Log()
+	if !strings.Contains(log, "outcome=challenge") {
+		t.Errorf("daemon log has no challenge line:\n%s", log)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "use_dpop_nonce") && strings.Contains(line, "outcome=denied") {
+			t.Errorf("the nonce challenge is logged as a denial: %s", line)
+		}
+	}
+}

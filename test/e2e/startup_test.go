@@ -140,3 +140,32 @@ func TestClientErrorsCarryCode(t *testing.T) {
 		t.Errorf("key = %+v", k)
 	}
 }
+
+func TestStartRefusesSharedStateDir(t *testing.T) {
+	d := testenv.StartDev(t)
+	signerd := filepath.Join(testenv.Binaries(t), "signerd")
+
+	// Same state directory, another socket: only the lock can stop it.
+	other := testenv.ShortTempDir(t)
+	cfgPath := filepath.Join(other, "signerd.yaml")
+	cfg := "socket:\n  path: " + filepath.Join(other, "s.sock") + "\n  mode: \"0600\"\n" +
+		"state_dir: " + filepath.Join(d.Dir, "state") + "\n" +
+		"key:\n  uri: file://" + filepath.Join(other, "signing.key") + "\n" +
+		"tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: 0}]\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, signerd, "--config", cfgPath).CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second daemon started on the same state directory:\n%s", out)
+	}
+	if !strings.Contains(string(out), "is in use by another signerd (pid ") {
+		t.Errorf("error does not name the state directory's owner:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(other, "signing.key")); err == nil {
+		t.Error("the refused daemon created its key before checking the lock")
+	}
+}
