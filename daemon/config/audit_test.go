@@ -19,7 +19,7 @@ func TestAuditConfig(t *testing.T) {
 		{"dir and size", "audit:\n  dir: /srv/audit\n  max_file_bytes: 1048576\n", "/srv/audit", ""},
 		{"relative dir", "audit:\n  dir: audit\n", "", `audit.dir: audit directory "audit" must be an absolute, clean path`},
 		{"size too small", "audit:\n  max_file_bytes: 100\n", "", "audit.max_file_bytes: 100 is out of range"},
-		{"unknown key", "audit:\n  max_files: 3\n", "", "field max_files not found"},
+		{"unknown key", "audit:\n  max_files: 3\n", "", `unknown key "max_files"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,7 +160,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q; use a form such as 5s or 250ms", n.Line, s)
+		return typeErrorf(n, "invalid duration %q; use a form such as 5s or 250ms", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -176,10 +177,17 @@ func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 0o777 {
-		return fmt.Errorf("line %d: invalid mode %q; write octal permission bits such as \"0660\"", n.Line, s)
+		return typeErrorf(n, "invalid mode %q; write octal permission bits such as \"0660\"", s)
 	}
 	*m = FileMode(v)
 	return nil
+}
+
+// typeErrorf returns a yaml.TypeError about node n. yaml.v3 collects
+// TypeErrors from custom unmarshalers and goes on decoding, where any
+// other error would stop it at the first problem.
+func typeErrorf(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
 }
 
 // Problem is one thing wrong with a config, with its place in the file.
@@ -234,15 +242,22 @@ func Load(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: []Problem{{File: name, Message: err.Error()}}}
 	}
 
+	// Type errors (an unknown key, a bad duration) do not stop decoding,
+	// so the checks below still run on the rest and every problem is
+	// reported in one pass.
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	v := validator{file: name, root: &root}
 	if err := dec.Decode(cfg); err != nil {
-		return nil, &Error{Problems: decodeProblems(name, err)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &Error{Problems: []Problem{{File: name, Message: err.Error()}}}
+		}
+		v.problems = append(v.problems, v.decodeProblems(te)...)
 	}
 
 	deriveAdminSocketPath(cfg)
-	v := validator{file: name, root: &root}
 	v.check(cfg)
 	if len(v.problems) > 0 {
 		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
@@ -251,19 +266,23 @@ func Load(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// decodeProblems splits a yaml.TypeError into one Problem per line.
-func decodeProblems(name string, err error) []Problem {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return []Problem{{File: name, Message: err.Error()}}
-	}
+// unknownFieldRE matches yaml.v3's message for a key with no struct field.
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+
+// decodeProblems turns a yaml.TypeError into one Problem per message, with
+// the key's path and column where the message names a key.
+func (v *validator) decodeProblems(te *yaml.TypeError) []Problem {
 	out := make([]Problem, 0, len(te.Errors))
 	for _, msg := range te.Errors {
-		p := Problem{File: name, Message: msg}
+		p := Problem{File: v.file, Message: msg}
 		var line int
 		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
 			p.Line = line
 			p.Message = strings.TrimSpace(strings.SplitN(msg, ":", 2)[1])
+		}
+		if m := unknownFieldRE.FindStringSubmatch(p.Message); m != nil {
+			p.Path, p.Column = v.findKey(p.Line, m[1])
+			p.Message = fmt.Sprintf("unknown key %q; check its spelling against docs/configuration.md", m[1])
 		}
 		out = append(out, p)
 	}

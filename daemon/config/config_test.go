@@ -93,8 +93,47 @@ func TestLoadRejectsUnknownField(t *testing.T) {
 		t.Fatalf("Load() error = %v, want *Error", err)
 	}
 	p := cerr.Problems[0]
-	if !strings.Contains(p.Message, "sokcet") || p.Line != 12 {
-		t.Errorf("problem = %+v, want the unknown field sokcet at line 12", p)
+	if p.Path != "sokcet" || p.Line != 12 || p.Column != 1 {
+		t.Errorf("problem at %s %d:%d, want sokcet at 12:1", p.Path, p.Line, p.Column)
+	}
+	if !strings.Contains(p.Message, `unknown key "sokcet"`) {
+		t.Errorf("message = %q, want it to name the unknown key", p.Message)
+	}
+}
+
+// Type errors and semantic problems come back together, so one run of
+// signerd validate lists everything.
+func TestLoadReportsTypeAndSemanticProblemsTogether(t *testing.T) {
+	text := `http:
+  idle_timeout: soon
+log:
+  levle: info
+  format: xml
+tenants:
+  - name: a
+    predicate_types: ["*"]
+    callers: [{uid: 1}]
+`
+	_, err := Load("mixed.yaml", []byte(text))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load() error = %v, want *Error", err)
+	}
+
+	want := map[string]int{"invalid duration": 2, `unknown key "levle"`: 4, "unknown log format": 5}
+	for text, line := range want {
+		found := false
+		for _, p := range cerr.Problems {
+			if strings.Contains(p.Message, text) {
+				found = true
+				if p.Line != line {
+					t.Errorf("%s: line %d, want %d", text, p.Line, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no problem containing %q in:\n%v", text, cerr)
+		}
 	}
 }
 

@@ -54,6 +54,44 @@ func (v *validator) locate(path string) (int, int) {
 	return line, col
 }
 
+// findKey returns the dotted path and column of the mapping key name on
+// line, or empty values when no such key is found.
+func (v *validator) findKey(line int, name string) (string, int) {
+	var walk func(n *yaml.Node, path string) (string, int)
+	walk = func(n *yaml.Node, path string) (string, int) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p, col := walk(c, path); col > 0 {
+					return p, col
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				kp := k.Value
+				if path != "" {
+					kp = path + "." + k.Value
+				}
+				if k.Line == line && k.Value == name {
+					return kp, k.Column
+				}
+				if p, col := walk(n.Content[i+1], kp); col > 0 {
+					return p, col
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				if p, col := walk(c, fmt.Sprintf("%s[%d]", path, i)); col > 0 {
+					return p, col
+				}
+			}
+		}
+		return "", 0
+	}
+	return walk(v.root, "")
+}
+
 func splitPath(path string) []string {
 	var parts []string
 	for _, seg := range strings.Split(path, ".") {

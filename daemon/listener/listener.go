@@ -4,7 +4,8 @@
 // A self-bound socket is created safely:
 //   - the path must fit the kernel's sun_path limit, reported at start;
 //   - the parent directory must be owned by the daemon's user and not
-//     writable by group or others, so nobody can swap the socket file;
+//     writable by group or others, so nobody can swap the socket file; a
+//     missing directory is created with mode 0750 when its parent exists;
 //   - an existing socket is dialled first: if a live daemon answers, Bind
 //     fails, and if nothing listens (a crash left it), it is replaced;
 //   - the socket's mode is set with fchmod on the unbound socket, which
@@ -113,8 +114,16 @@ func Bind(opts BindOptions) (*net.UnixListener, error) {
 // and be writable by nobody else.
 func checkParentDir(dir string) error {
 	st, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// Create only the last element, as systemd's RuntimeDirectory=
+		// would; a missing parent above it is a configuration mistake.
+		if mkErr := os.Mkdir(dir, 0o750); mkErr != nil {
+			return fmt.Errorf("create socket directory %s: %w; create it owned by the daemon's user and not writable by group or others (for example mode 0750)", dir, mkErr)
+		}
+		st, err = os.Lstat(dir)
+	}
 	if err != nil {
-		return fmt.Errorf("socket directory %s: %w; create it owned by the daemon's user with mode 0750 or narrower", dir, err)
+		return fmt.Errorf("socket directory %s: %w; create it owned by the daemon's user and not writable by group or others (for example mode 0750)", dir, err)
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("socket directory %s is not a directory", dir)

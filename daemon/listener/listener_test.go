@@ -125,7 +125,7 @@ func TestBindRejects(t *testing.T) {
 		want string
 	}{
 		{"path over the kernel limit", "/tmp/" + strings.Repeat("a", MaxPathLen), "over the kernel's limit of 107"},
-		{"missing directory", filepath.Join(dir, "nope", "s.sock"), "no such file"},
+		{"missing parent of the directory", filepath.Join(dir, "nope", "deeper", "s.sock"), "no such file"},
 		{"world-writable directory", filepath.Join(open, "s.sock"), "group or others could replace the socket"},
 		{"regular file in the way", regular, "is not a socket"},
 	}
@@ -156,5 +156,22 @@ func TestCloseRemovesSocket(t *testing.T) {
 	l.Close()
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file still exists after Close: %v", err)
+	}
+}
+
+func TestBindCreatesMissingDirectory(t *testing.T) {
+	dir := filepath.Join(shortDir(t), "run")
+	l, err := Bind(BindOptions{Path: filepath.Join(dir, "s.sock"), Mode: 0o600, GID: -1})
+	if err != nil {
+		t.Fatalf("Bind in a missing directory: %v", err)
+	}
+	defer l.Close()
+
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != 0o750 {
+		t.Errorf("created directory has mode %04o, want 0750", got)
 	}
 }

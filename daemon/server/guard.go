@@ -19,7 +19,7 @@ func checkRequest(r *http.Request) *api.Error {
 	host := strings.ToLower(r.Host)
 	if host != "" && host != api.Host {
 		return api.Errorf(api.CodeForbidden,
-			"Host %q is not accepted; send Host: %s or none", truncate(r.Host, 200), api.Host)
+			"Host %q is not accepted; send Host: %s (curl: http://%s/...)", truncate(r.Host, 200), api.Host, api.Host)
 	}
 
 	if origin := r.Header.Values("Origin"); len(origin) > 0 {

@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/signerd/signerd/daemon/config"
 	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
@@ -50,7 +49,19 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	configPath := fs.String("config", config.DefaultPath, "path of the YAML config `file`")
 	devDir := fs.String("dev", "", "run with the development config, keeping socket, key and state under `DIR`")
 	logFormat := fs.String("log-format", "", "log format, text or json (default: the config's log.format)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage:")
+		fmt.Fprintln(stderr, "  signerd [--config FILE] [--log-format text|json]   run the daemon")
+		fmt.Fprintln(stderr, "  signerd --dev DIR                                   run with the development config")
+		fmt.Fprintln(stderr, "  signerd validate [--config FILE | FILE]             check a config and list every problem")
+		fmt.Fprintln(stderr, "  signerd version                                     print the version")
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -109,7 +120,22 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("signerd validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", config.DefaultPath, "path of the YAML config `file`")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: signerd validate [--config FILE | FILE]")
+		fmt.Fprintln(stderr, "\nChecks a config and lists every problem with its line and column.")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch {
+	case fs.NArg() == 1 && !isFlagSet(fs, "config"):
+		*configPath = fs.Arg(0)
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "signerd validate: unexpected argument %q; name one config, with --config FILE or as FILE\n", fs.Arg(0))
 		return 2
 	}
 
@@ -120,7 +146,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		for _, p := range cerr.Problems {
 			fmt.Fprintln(stderr, p.String())
 		}
-		fmt.Fprintf(stderr, "%s: %d problem(s)\n", filepath.Base(*configPath), len(cerr.Problems))
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(cerr.Problems))
 		return 1
 	case err != nil:
 		fmt.Fprintf(stderr, "signerd: %v\n", err)
@@ -128,4 +154,14 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
 	return 0
+}
+
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
