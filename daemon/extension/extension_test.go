@@ -1,0 +1,253 @@
+package extension
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signerd/signerd/test/testenv"
+)
+
+func wat(t testing.TB, name string) []byte {
+	t.Helper()
+	return testenv.WAT(t, filepath.Join("testdata", "wat", name+".wat"))
+}
+
+func load(t testing.TB, wasm []byte, limits Limits) (*Module, error) {
+	t.Helper()
+	m, err := Load(context.Background(), wasm, Options{Name: t.Name(), Limits: limits})
+	if err == nil {
+		t.Cleanup(func() { m.Close(context.Background()) })
+	}
+	return m, err
+}
+
+var shortLimits = Limits{Timeout: 50 * time.Millisecond, MemoryPages: 64}
+
+// TestLoadRejects covers modules that must never run: each is refused at
+// load with a message naming the problem.
+func TestLoadRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		want string
+	}{
+		{"unknownimport", "env.http_get"},
+		{"missingexport", "does not export signer_check"},
+		{"command", "exports _start, so it is a command module"},
+		{"wrongabi", "reports ABI version 2"},
+		{"inittrap", "_initialize failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, wat(t, tc.name), shortLimits)
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("Load() error = %v, want a *LoadError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load() error = %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckDenies covers modules that load but fail when called: every
+// failure is an error (a deny), and the module keeps answering with fresh
+// instances afterwards.
+func TestCheckDenies(t *testing.T) {
+	cases := []struct {
+		name string
+		want string
+	}{
+		{"loop", "deadline exceeded"},
+		{"tree", "deadline exceeded"},
+		{"grow", "unreachable"},
+		{"replyoob", "outside the module's memory"},
+		{"replylong", "more than the limit"},
+		{"notjson", "not a valid decision"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := shortLimits
+			lim.MaxReplyBytes = 1024
+			m, err := load(t, wat(t, tc.name), lim)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			for i := 0; i < 2; i++ {
+				d, err := m.Check(context.Background(), []byte(`{}`))
+				if err == nil {
+					t.Fatalf("call %d: Check() = %+v, want an error", i, d)
+				}
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("call %d: Check() error = %q, want it to mention %q", i, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestFreshInstanceAfterFailure shows that an instance that trapped is
+// thrown away: the module counts calls in a global, and the count starts
+// again after a trap.
+func TestFreshInstanceAfterFailure(t *testing.T) {
+	m, err := load(t, wat(t, "fresh"), Limits{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		input string
+		want  string // reason, or "" for an error
+	}{
+		{"{}", "call 1"},
+		{"{}", "call 2"},
+		{"T", ""},
+		{"{}", "call 1"},
+		{"{}", "call 2"},
+	}
+	for i, s := range steps {
+		d, err := m.Check(context.Background(), []byte(s.input))
+		if s.want == "" {
+			if err == nil {
+				t.Fatalf("step %d: want a trap, got %+v", i, d)
+			}
+			continue
+		}
+		if err != nil || len(d.Reasons) != 1 || d.Reasons[0] != s.want {
+			t.Fatalf("step %d: Check() = %+v, %v; want reason %q", i, d, err, s.want)
+		}
+	}
+}
+
+// TestFreshInstanceAfterTimeout: the tree module's instance that hit the
+// deadline is discarded, so no later call sees a stop flag left raised.
+func TestDeadlineWithLongerTimeout(t *testing.T) {
+	m, err := load(t, wat(t, "tree"), Limits{Timeout: 200 * time.Millisecond, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = m.Check(ctx, []byte(`{}`))
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("Check() error = %v, want ErrDeadline from the context's earlier deadline", err)
+	}
+}
+
+func TestRawABIExample(t *testing.T) {
+	wasm := testenv.WAT(t, filepath.Join(testenv.RepoRoot(t), "guest", "examples", "raw-abi.wat"))
+	m, err := load(t, wasm, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		input string
+		allow bool
+	}{
+		{`{"abiVersion":1,"tenant":"team-a"}`, true},
+		{`{"abiVersion":1,"tenant":"team-b"}`, false},
+	}
+	for _, tc := range cases {
+		d, err := m.Check(context.Background(), []byte(tc.input))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allow != tc.allow || len(d.Reasons) != 1 {
+			t.Fatalf("Check(%s) = %+v, want allow=%v with one reason", tc.input, d, tc.allow)
+		}
+	}
+}
+
+func TestGoPanic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go module")
+	}
+	wasm, err := os.ReadFile(testenv.GuestModule(t, "daemon/extension/testdata/gopanic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := load(t, wasm, Limits{Timeout: time.Second, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []byte(`{"abiVersion":1,"tenant":"a"}`)
+	bad := []byte(`{"abiVersion":1,"tenant":"panic"}`)
+	for i, in := range [][]byte{ok, bad, ok, bad, ok} {
+		d, err := m.Check(context.Background(), in)
+		if bytes.Equal(in, bad) {
+			if err == nil || !strings.Contains(err.Error(), "panic: assignment to entry in nil map") {
+				t.Fatalf("call %d: Check() = %+v, %v; want the Go panic message", i, d, err)
+			}
+			continue
+		}
+		if err != nil || !d.Allow {
+			t.Fatalf("call %d: Check() = %+v, %v; want allow", i, d, err)
+		}
+	}
+}
+
+func TestPinMismatch(t *testing.T) {
+	wasm := wat(t, "fresh")
+	if err := VerifyPin(wasm, strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "does not match the pinned") {
+		t.Fatalf("VerifyPin() = %v, want a mismatch", err)
+	}
+	if err := VerifyPin(wasm, SHA256Hex(wasm)); err != nil {
+		t.Fatalf("VerifyPin(own digest) = %v", err)
+	}
+}
+
+func TestDamagedCacheEntry(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	wasm := wat(t, "fresh")
+	var logs bytes.Buffer
+	opts := Options{Name: "fresh", CacheDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+
+	m, err := Load(context.Background(), wasm, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close(context.Background())
+
+	// Damage every cached file.
+	var damaged int
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			damaged++
+			return os.WriteFile(p, []byte("not a compiled module"), 0o600)
+		}
+		return nil
+	})
+	if damaged == 0 {
+		t.Fatal("the compile cache is empty after a load")
+	}
+
+	m, err = Load(context.Background(), wasm, opts)
+	if err != nil {
+		t.Fatalf("Load with a damaged cache: %v", err)
+	}
+	defer m.Close(context.Background())
+	if d, err := m.Check(context.Background(), []byte(`{}`)); err != nil || !d.Allow {
+		t.Fatalf("Check after cache repair = %+v, %v", d, err)
+	}
+	if !strings.Contains(logs.String(), "deleting it and compiling again") {
+		t.Fatalf("no repair logged; log:\n%s", logs.String())
+	}
+}
+
+func TestCacheDirMustBePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	_, err := Load(context.Background(), wat(t, "fresh"), Options{CacheDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Fatalf("Load() = %v, want a refusal of the world-writable cache", err)
+	}
+}

@@ -1,0 +1,14 @@
+(module
+  (memory (export "memory") 2)
+  (data (i32.const 0) "{\"allow\":true,\"reasons\":[\"ok\"]}")
+  (func (export "signer_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "_initialize"))
+  (func (export "signer_abi_version") (result i32) (i32.const 1))
+  ;; 2^60 calls and no loop instruction anywhere.
+  (func $t (param i32)
+    (if (local.get 0) (then
+      (call $t (i32.sub (local.get 0) (i32.const 1)))
+      (call $t (i32.sub (local.get 0) (i32.const 1))))))
+  (func (export "signer_check") (param i32 i32) (result i64)
+    (call $t (i32.const 60))
+    (i64.const 31)))
