@@ -123,6 +123,9 @@ type Tenant struct {
 	// ReleaseIntegrity, when set, checks the scanner image's release
 	// signature before signing.
 	ReleaseIntegrity *ReleaseIntegrity `yaml:"release_integrity"`
+
+	// Extensions are the tenant's WASM checks, run in order before signing.
+	Extensions []Extension `yaml:"extensions"`
 }
 
 // CallerRule is an AND of selectors over the caller's kernel identity. A

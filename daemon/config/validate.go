@@ -136,6 +136,7 @@ func child(n *yaml.Node, part string) *yaml.Node {
 
 func (v *validator) check(c *Config) {
 	v.checkSocket("socket", &c.Socket)
+	v.checkExtensions(c)
 	v.checkHTTP(&c.HTTP)
 
 	if !AbsPath(c.StateDir) {

@@ -73,10 +73,10 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		return nil, errors.New("instrumented stop flag missing")
 	}
 	in := &instance{
-		mod:    mod,
-		stop:   g,
-		alloc:  mod.ExportedFunction(ExportAlloc),
-		check:  mod.ExportedFunction(ExportCheck),
+		mod:     mod,
+		stop:    g,
+		alloc:   mod.ExportedFunction(ExportAlloc),
+		check:   mod.ExportedFunction(ExportCheck),
 		stderr:  stderr,
 		expired: make(chan struct{}, 1),
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -106,12 +108,12 @@ var allowedWASI = map[string]bool{
 	"args_get": true, "args_sizes_get": true,
 	"environ_get": true, "environ_sizes_get": true,
 	"clock_res_get": true, "clock_time_get": true,
-	"random_get":  true,
-	"proc_exit":   true,
-	"sched_yield": true,
-	"poll_oneoff": true,
-	"fd_write":    true,
-	"fd_close":    true,
+	"random_get":    true,
+	"proc_exit":     true,
+	"sched_yield":   true,
+	"poll_oneoff":   true,
+	"fd_write":      true,
+	"fd_close":      true,
 	"fd_fdstat_get": true, "fd_fdstat_set_flags": true,
 	"fd_prestat_get": true, "fd_prestat_dir_name": true,
 }
@@ -242,7 +244,7 @@ func (m *Module) compile(ctx context.Context, wasm []byte, cacheDir string) erro
 		// cache entry exists, delete it and compile once more.
 		if cacheDir != "" && attempt == 0 && dirHasFiles(cacheDir) {
 			m.log.Warn("extension compile cache entry failed to load; deleting it and compiling again",
-				"extension", m.name, "path", cacheDir, "error", err)
+				logkey.Extension, m.name, logkey.File, cacheDir, logkey.Error, err)
 			if rmErr := os.RemoveAll(cacheDir); rmErr != nil {
 				return fmt.Errorf("extension %s: remove damaged compile cache %s: %w", m.name, cacheDir, rmErr)
 			}
@@ -280,7 +282,7 @@ func (m *Module) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	m.log.Info("extension log", "extension", m.name, "line", string(b))
+	m.log.Info("extension log", logkey.Extension, m.name, logkey.Line, string(b))
 }
 
 // checkShape enforces the ABI's imports and exports.
@@ -390,5 +392,3 @@ func dirHasFiles(dir string) bool {
 	})
 	return found
 }
-
-

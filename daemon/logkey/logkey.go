@@ -68,6 +68,14 @@ const (
 	ReleaseDiscovery     = "release_discovery"
 	ReleaseCached        = "release_cached"
 	ReleaseEvidence      = "release_evidence"
+
+	// Extension names a tenant's WASM extension and ExtensionSHA256 its
+	// module digest. File is a file the message is about, and Line one
+	// line an extension logged.
+	Extension       = "extension"
+	ExtensionSHA256 = "extension_sha256"
+	File            = "file"
+	Line            = "line"
 )
 
 // Outcomes of a request.

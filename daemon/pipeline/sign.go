@@ -92,6 +92,13 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}
 
+	extensionsDone := timeStage(metrics.StageExtensions)
+	err = s.checkExtensions(ctx, tenant.Name, req, stmt)
+	extensionsDone()
+	if err != nil {
+		return nil, err
+	}
+
 	if err := s.recheckCaller(req); err != nil {
 		return nil, err
 	}

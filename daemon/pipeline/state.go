@@ -41,6 +41,9 @@ type State struct {
 	entitlement  *entitlementStage
 	releaseCheck *releaseStage
 
+	// extensions holds each tenant's compiled WASM checks, in order.
+	extensions map[string][]tenantExtension
+
 	refs stateRefs
 }
 
@@ -93,6 +96,12 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	}
 	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 
+	exts, err := loadExtensions(ctx, cfg)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+
 	st := &State{
 		Config:       cfg,
 		Policy:       pol,
@@ -103,8 +112,10 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		LoadedAt:     time.Now(),
 		entitlement:  ent,
 		releaseCheck: rel,
+		extensions:   exts,
 	}
 	st.refs.n.Store(1)
 	st.onClose(signer.Close)
+	st.onClose(func() error { closeExtensions(exts); return nil })
 	return st, nil
 }

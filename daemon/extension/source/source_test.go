@@ -1,0 +1,64 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+func TestPushPullFetch(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), []byte("module body")...)
+
+	pinned, err := Push(ctx, wasm, host+"/ext/check:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(pinned, "oci://"+host+"/ext/check@sha256:") {
+		t.Fatalf("Push() = %q, want a digest reference", pinned)
+	}
+
+	cache := t.TempDir()
+	got, err := Fetch(ctx, pinned, Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, wasm) {
+		t.Fatalf("Fetch() returned %q, want the pushed module", got)
+	}
+
+	// A second fetch is served from the cache even with the registry gone.
+	srv.Close()
+	got, err = Fetch(ctx, pinned, Options{CacheDir: cache})
+	if err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("cached Fetch() = %q, %v", got, err)
+	}
+}
+
+func TestFetchRejects(t *testing.T) {
+	dir := t.TempDir()
+	notWasm := filepath.Join(dir, "x.wasm")
+	os.WriteFile(notWasm, []byte("#!/bin/sh"), 0o600)
+	cases := []struct {
+		src, want string
+	}{
+		{"oci://localhost:1/ext/check:v1", "must be REGISTRY/REPOSITORY@sha256:HEX"},
+		{notWasm, "not a WebAssembly binary"},
+		{filepath.Join(dir, "missing.wasm"), "no such file"},
+	}
+	for _, tc := range cases {
+		_, err := Fetch(context.Background(), tc.src, Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Fetch(%q) = %v, want an error mentioning %q", tc.src, err, tc.want)
+		}
+	}
+}

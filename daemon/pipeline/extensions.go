@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/extension"
+	"github.com/signerd/signerd/daemon/extension/source"
+	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/statement"
+)
+
+// tenantExtension is one loaded extension of a tenant.
+type tenantExtension struct {
+	cfg *config.Extension
+	mod *extension.Module
+}
+
+// Extension directories under the state directory. Both hold code or
+// bytes the daemon runs, so they are created 0700 and checked at load.
+const (
+	extensionCompileCache = "extensions/compiled"
+	extensionPullCache    = "extensions/pulled"
+)
+
+// loadExtensions fetches, pins and compiles every tenant's extensions. A
+// State with a module that cannot load is not built, so a reload with a
+// broken extension keeps the old State serving.
+func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenantExtension, error) {
+	out := map[string][]tenantExtension{}
+	ok := false
+	defer func() {
+		if !ok {
+			closeExtensions(out)
+		}
+	}()
+
+	for ti := range cfg.Tenants {
+		t := &cfg.Tenants[ti]
+		for ei := range t.Extensions {
+			e := &t.Extensions[ei]
+			label := t.Name + "/" + e.Name
+			wasm, err := source.Fetch(ctx, e.Source, source.Options{
+				CacheDir: filepath.Join(cfg.StateDir, extensionPullCache),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("extension %s: %w", label, err)
+			}
+			if err := extension.VerifyPin(wasm, e.SHA256); err != nil {
+				return nil, fmt.Errorf("extension %s from %s: %w", label, e.Source, err)
+			}
+			mod, err := extension.Load(ctx, wasm, extension.Options{
+				Name:     label,
+				CacheDir: filepath.Join(cfg.StateDir, extensionCompileCache),
+				Logger:   slog.Default(),
+				Limits: extension.Limits{
+					MemoryPages: e.EffectiveMemoryPages(),
+					Timeout:     e.EffectiveTimeout(),
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
+			out[t.Name] = append(out[t.Name], tenantExtension{cfg: e, mod: mod})
+			slog.Info("extension loaded", logkey.Tenant, t.Name, logkey.Extension, e.Name,
+				logkey.ExtensionSHA256, mod.SHA256())
+		}
+	}
+	ok = true
+	return out, nil
+}
+
+func closeExtensions(m map[string][]tenantExtension) {
+	for _, list := range m {
+		for _, e := range list {
+			_ = e.mod.Close(context.Background())
+		}
+	}
+}
+
+// checkExtensions runs the tenant's extensions in order. The first that
+// denies, fails or answers malformed stops the request (fail closed).
+func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request, stmt *statement.Statement) error {
+	list := s.extensions[tenant]
+	if len(list) == 0 {
+		return nil
+	}
+
+	sum := sha256.Sum256(stmt.Predicate)
+	in := extension.Input{
+		ABIVersion:      extension.ABIVersion,
+		Tenant:          tenant,
+		PredicateType:   stmt.PredicateType,
+		Subjects:        stmt.Subjects,
+		PredicateSHA256: hex.EncodeToString(sum[:]),
+		Scanner:         req.Body.Scanner,
+		// TODO: pass the verified PoE claims once the PoE stage exists.
+		PoE:         nil,
+		RequestTime: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	if req.Caller != nil {
+		in.Caller = api.Caller{PID: req.Caller.PID, UID: req.Caller.UID, GID: req.Caller.GID}
+	}
+
+	for _, e := range list {
+		in.Config = e.cfg.Config.JSON
+		if in.Config == nil {
+			in.Config = json.RawMessage("{}")
+		}
+		in.Predicate, in.PredicateOmitted = stmt.Predicate, false
+		if len(stmt.Predicate) > e.cfg.EffectiveMaxPredicate() {
+			in.Predicate, in.PredicateOmitted = nil, true
+		}
+		input, err := json.Marshal(&in)
+		if err != nil {
+			return api.Errorf(api.CodeInternal, "encode extension input: %v", err)
+		}
+
+		d, err := e.mod.Check(ctx, input)
+		if err != nil {
+			slog.Warn("extension failed; request denied", logkey.CorrelationID, req.CorrelationID,
+				logkey.Tenant, tenant, logkey.Extension, e.cfg.Name, logkey.Error, err)
+			code := api.CodeForbidden
+			if errors.Is(err, context.Canceled) {
+				code = api.CodeUnavailable
+			}
+			return api.FieldErrorf(code, "extensions."+e.cfg.Name,
+				"extension %q of tenant %q failed, so the request is denied: %v; an administrator can check the module with signerctl ext test",
+				e.cfg.Name, tenant, err)
+		}
+		if !d.Allow {
+			reasons := "no reason given"
+			if len(d.Reasons) > 0 {
+				reasons = strings.Join(d.Reasons, "; ")
+			}
+			return api.FieldErrorf(api.CodeForbidden, "extensions."+e.cfg.Name,
+				"extension %q of tenant %q denied the request: %s", e.cfg.Name, tenant, reasons)
+		}
+	}
+	return nil
+}
