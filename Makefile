@@ -24,7 +24,10 @@ TMPFILESDIR ?= $(LIBDIR)/tmpfiles.d
 EXTDIR     ?= $(LIBDIR)/signerd/extensions
 DOCDIR     ?= $(PREFIX)/share/doc/signerd
 
-.PHONY: all build run test test-deps unit vet clean generate generate-deps install
+.PHONY: all build run test test-deps unit vet clean generate generate-deps install extensions
+
+# Extensions shipped with signerd, built as wasip1 reactor modules.
+EXTENSIONS := allowlist scannerwindow sbomgate
 
 all: build
 
@@ -41,6 +44,20 @@ run: build
 	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.json --subject-file bom.json -o bom.sigstore.json"
 	@echo
 	$(BIN)/signerd --dev $(DEV_DIR)
+
+extensions: $(EXTENSIONS:%=$(BIN)/extensions/%.wasm)
+
+$(BIN)/extensions/%.wasm: FORCE
+	@mkdir -p $(BIN)/extensions
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./extensions/$*
+	@sha256sum $@
+
+.PHONY: FORCE
+FORCE:
+
+# Benchmarks of the extension host (see docs/benchmarks.md).
+bench: extensions
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./daemon/extension/
 
 test-deps:
 	./test/install-deps.sh "$(TOOLS_DIR)"
@@ -59,13 +76,13 @@ vet:
 unit:
 	$(GO) test -count=1 -short ./...
 
-test: test-deps build vet
+test: test-deps build extensions vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # install copies the binaries, systemd units, sysusers.d and tmpfiles.d
 # entries, the default config (never over an existing one), the shipped
 # extensions and the operations guide.
-install: build
+install: build extensions
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/signerd $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BIN)/signerd $(BIN)/signerctl $(DESTDIR)$(BINDIR)/
@@ -80,8 +97,8 @@ install: build
 	else \
 		install -m 0644 daemon/config/signerd.yaml $(DESTDIR)$(SYSCONFDIR)/signerd/signerd.yaml; \
 	fi
-	if [ -d extensions ] && ls extensions/*.wasm >/dev/null 2>&1; then \
-		install -d $(DESTDIR)$(EXTDIR) && install -m 0644 extensions/*.wasm $(DESTDIR)$(EXTDIR)/; \
+	if ls $(BIN)/extensions/*.wasm >/dev/null 2>&1; then \
+		install -d $(DESTDIR)$(EXTDIR) && install -m 0644 $(BIN)/extensions/*.wasm $(DESTDIR)$(EXTDIR)/; \
 	fi
 	if [ -f docs/operations.md ]; then install -m 0644 docs/operations.md $(DESTDIR)$(DOCDIR)/; fi
 	# The connect guard's drop-in is opt-in (docs/guard.md), so it goes

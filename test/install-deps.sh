@@ -33,6 +33,7 @@ else
 		[swtpm]=swtpm
 		[swtpm-tools]=swtpm_setup
 		[softhsm2]=softhsm2-util
+		[wabt]=wat2wasm
 	)
 fi
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/statement"
 )
 
 // ABIVersion is the only ABI version the host runs.
@@ -101,4 +102,41 @@ func VerifyPin(wasm []byte, pinned string) error {
 		return fmt.Errorf("module SHA-256 %s does not match the pinned %s; rebuild from the reviewed source or update the pin", got, pinned)
 	}
 	return nil
+}
+
+// Request is what the daemon knows about a sign request when the
+// extensions run.
+type Request struct {
+	Tenant    string
+	Caller    api.Caller
+	Statement *statement.Statement
+	Scanner   *api.Scanner
+	PoE       *PoEClaims
+	Time      time.Time
+}
+
+// NewInput builds the input of one extension: the predicate goes in only
+// when it is at most maxPredicate bytes.
+func NewInput(r *Request, config json.RawMessage, maxPredicate int) Input {
+	sum := sha256.Sum256(r.Statement.Predicate)
+	in := Input{
+		ABIVersion:      ABIVersion,
+		Tenant:          r.Tenant,
+		Caller:          r.Caller,
+		PredicateType:   r.Statement.PredicateType,
+		Subjects:        r.Statement.Subjects,
+		PredicateSHA256: hex.EncodeToString(sum[:]),
+		Predicate:       r.Statement.Predicate,
+		Scanner:         r.Scanner,
+		PoE:             r.PoE,
+		RequestTime:     r.Time.UTC().Truncate(time.Millisecond),
+		Config:          config,
+	}
+	if len(in.Config) == 0 {
+		in.Config = json.RawMessage("{}")
+	}
+	if len(r.Statement.Predicate) > maxPredicate {
+		in.Predicate, in.PredicateOmitted = nil, true
+	}
+	return in
 }

@@ -98,8 +98,9 @@ func loadErrorf(name, format string, args ...any) *LoadError {
 
 // allowedWASI lists the WASI functions a module may import. The ABI grants
 // args, environ, clocks and random (all fixed values). The Go runtime links
-// a few more that are harmless here: fd_write (stdout and stderr only; the
-// host keeps the start of stderr for error reports), the descriptor
+// a few more that are harmless here: fd_write and fd_read (stdio only:
+// stdin is empty, stdout is discarded and the host keeps the start of
+// stderr for error reports), fd_close, the descriptor
 // queries it makes at start (no directory is preopened, so they find
 // nothing), poll_oneoff and sched_yield (the clock does not move, so
 // nothing sleeps) and proc_exit (it ends only the instance). A module that
@@ -113,6 +114,7 @@ var allowedWASI = map[string]bool{
 	"sched_yield":   true,
 	"poll_oneoff":   true,
 	"fd_write":      true,
+	"fd_read":       true,
 	"fd_close":      true,
 	"fd_fdstat_get": true, "fd_fdstat_set_flags": true,
 	"fd_prestat_get": true, "fd_prestat_dir_name": true,

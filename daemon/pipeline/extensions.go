@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,31 +94,20 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		return nil
 	}
 
-	sum := sha256.Sum256(stmt.Predicate)
-	in := extension.Input{
-		ABIVersion:      extension.ABIVersion,
-		Tenant:          tenant,
-		PredicateType:   stmt.PredicateType,
-		Subjects:        stmt.Subjects,
-		PredicateSHA256: hex.EncodeToString(sum[:]),
-		Scanner:         req.Body.Scanner,
+	r := &extension.Request{
+		Tenant:    tenant,
+		Statement: stmt,
+		Scanner:   req.Body.Scanner,
 		// TODO: pass the verified PoE claims once the PoE stage exists.
-		PoE:         nil,
-		RequestTime: time.Now().UTC().Truncate(time.Millisecond),
+		PoE:  nil,
+		Time: time.Now(),
 	}
 	if req.Caller != nil {
-		in.Caller = api.Caller{PID: req.Caller.PID, UID: req.Caller.UID, GID: req.Caller.GID}
+		r.Caller = api.Caller{PID: req.Caller.PID, UID: req.Caller.UID, GID: req.Caller.GID}
 	}
 
 	for _, e := range list {
-		in.Config = e.cfg.Config.JSON
-		if in.Config == nil {
-			in.Config = json.RawMessage("{}")
-		}
-		in.Predicate, in.PredicateOmitted = stmt.Predicate, false
-		if len(stmt.Predicate) > e.cfg.EffectiveMaxPredicate() {
-			in.Predicate, in.PredicateOmitted = nil, true
-		}
+		in := extension.NewInput(r, e.cfg.Config.JSON, e.cfg.EffectiveMaxPredicate())
 		input, err := json.Marshal(&in)
 		if err != nil {
 			return api.Errorf(api.CodeInternal, "encode extension input: %v", err)

@@ -53,6 +53,7 @@ func commands() []command {
 		{"audit", "verify the hash chain of an audit trail directory", cmdAudit},
 		{"status", "print the daemon's state summary (admin socket)", cmdStatus},
 		{"reload", "reload the daemon's config (admin socket)", cmdReload},
+		{"ext", "test a WASM extension locally, push or pull it as an OCI artifact", cmdExt},
 	}
 }
 
