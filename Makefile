@@ -55,10 +55,6 @@ $(BIN)/extensions/%.wasm: FORCE
 .PHONY: FORCE
 FORCE:
 
-# Benchmarks of the extension host (see docs/benchmarks.md).
-bench: extensions
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./daemon/extension/
-
 test-deps:
 	./test/install-deps.sh "$(TOOLS_DIR)"
 
@@ -115,5 +111,5 @@ clean:
 
 .PHONY: bench
 # Runs every benchmark in one go and rewrites docs/benchmarks.md.
-bench: test-deps
+bench: test-deps extensions
 	$(GO) run ./test/bench -out docs/benchmarks.md

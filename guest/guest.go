@@ -106,14 +106,18 @@ type Scanner struct {
 	Image   string `json:"image,omitempty"`
 }
 
-// PoE are verified entitlement claims.
+// PoE are the verified claims of the caller's proof of entitlement.
 type PoE struct {
-	Issuer            string     `json:"iss,omitempty"`
-	Subject           string     `json:"sub,omitempty"`
-	Scanner           string     `json:"scanner,omitempty"`
-	ScannerVersionMin string     `json:"scannerVersionMin,omitempty"`
-	ScannerVersionMax string     `json:"scannerVersionMax,omitempty"`
-	ExpiresAt         *time.Time `json:"exp,omitempty"`
+	Issuer    string     `json:"iss"`
+	Subject   string     `json:"sub,omitempty"`
+	Tenant    string     `json:"tenant"`
+	Plan      string     `json:"plan,omitempty"`
+	ExpiresAt *time.Time `json:"exp,omitempty"`
+
+	// ScannerVersions is the semantic version range the entitlement
+	// covers, in github.com/Masterminds/semver/v3 constraint syntax such as
+	// ">=0.50.0, <0.60.0"; empty allows any version.
+	ScannerVersions string `json:"scannerVersions,omitempty"`
 }
 
 // Decision is the module's answer. The daemon signs only when every

@@ -30,7 +30,7 @@ func TestRequestMatchesHostInput(t *testing.T) {
 		Caller:    api.Caller{PID: 42, UID: 1000, GID: 1001, Groups: []uint32{4}, Executable: "/usr/bin/trivy", SystemdUnit: "trivy.service"},
 		Statement: stmt,
 		Scanner:   &api.Scanner{Name: "trivy", Version: "0.58.1", Image: "ghcr.io/aquasecurity/trivy@sha256:" + strings.Repeat("cd", 32)},
-		PoE:       &extension.PoEClaims{Issuer: "iss", Subject: "sub", Scanner: "trivy", ScannerVersionMin: "0.50.0", ScannerVersionMax: "0.60.0", ExpiresAt: &when},
+		PoE:       &extension.PoEClaims{Issuer: "iss", Subject: "sub", Tenant: "team-a", Plan: "gold", ScannerVersions: ">=0.50.0, <0.60.0", ExpiresAt: &when},
 		Time:      when,
 	}, json.RawMessage(`{"k":1}`), 1<<20)
 	raw, err := json.Marshal(&in)
@@ -58,7 +58,9 @@ func TestRequestMatchesHostInput(t *testing.T) {
 		{"predicate", string(req.Predicate), `{"bomFormat":"CycloneDX"}`},
 		{"scanner.version", req.Scanner.Version, "0.58.1"},
 		{"scanner.image", req.Scanner.Image, in.Scanner.Image},
-		{"poe.scannerVersionMax", req.PoE.ScannerVersionMax, "0.60.0"},
+		{"poe.scannerVersions", req.PoE.ScannerVersions, ">=0.50.0, <0.60.0"},
+		{"poe.tenant", req.PoE.Tenant, "team-a"},
+		{"poe.plan", req.PoE.Plan, "gold"},
 		{"poe.iss", req.PoE.Issuer, "iss"},
 		{"poe.exp", req.PoE.ExpiresAt.Equal(when), true},
 		{"requestTime", req.RequestTime.Equal(when), true},

@@ -66,21 +66,16 @@ type Input struct {
 
 // PoEClaims are the claims of a verified proof of entitlement that a
 // check may rely on.
-//
-// TODO: fill from the PoE stage once it exists; the pipeline passes nil.
 type PoEClaims struct {
-	Issuer  string `json:"iss,omitempty"`
-	Subject string `json:"sub,omitempty"`
-
-	// Scanner names the scanner the entitlement covers.
-	Scanner string `json:"scanner,omitempty"`
-
-	// ScannerVersionMin and ScannerVersionMax bound the scanner versions
-	// the entitlement covers (inclusive); empty means unbounded.
-	ScannerVersionMin string `json:"scannerVersionMin,omitempty"`
-	ScannerVersionMax string `json:"scannerVersionMax,omitempty"`
-
+	Issuer    string     `json:"iss"`
+	Subject   string     `json:"sub,omitempty"`
+	Tenant    string     `json:"tenant"`
+	Plan      string     `json:"plan,omitempty"`
 	ExpiresAt *time.Time `json:"exp,omitempty"`
+
+	// ScannerVersions is the semantic version range the entitlement
+	// covers, such as ">=0.50.0, <0.60.0"; empty allows any version.
+	ScannerVersions string `json:"scannerVersions,omitempty"`
 }
 
 // Decision is a module's reply.

@@ -152,6 +152,7 @@ func (s *State) entitle(req *Request) (release func(), attrs []slog.Attr, err er
 		if e != nil {
 			return nil, attrs, e
 		}
+		req.poeClaims = ent.Claims
 		q := ent.Claims.Quotas
 		limits = quota.Stricter(limits, quota.Limits{
 			QPS: q.QPS, Burst: q.Burst, Concurrency: q.Concurrency, MaxBodyBytes: q.MaxArtifactBytes,

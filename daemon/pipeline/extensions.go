@@ -12,6 +12,7 @@ import (
 
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/entitlement"
 	"github.com/signerd/signerd/daemon/extension"
 	"github.com/signerd/signerd/daemon/extension/source"
 	"github.com/signerd/signerd/daemon/logkey"
@@ -98,9 +99,8 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		Tenant:    tenant,
 		Statement: stmt,
 		Scanner:   req.Body.Scanner,
-		// TODO: pass the verified PoE claims once the PoE stage exists.
-		PoE:  nil,
-		Time: time.Now(),
+		PoE:       poeClaims(req.poeClaims),
+		Time:      time.Now(),
 	}
 	if req.Caller != nil {
 		r.Caller = api.Caller{PID: req.Caller.PID, UID: req.Caller.UID, GID: req.Caller.GID}
@@ -135,4 +135,24 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		}
 	}
 	return nil
+}
+
+// poeClaims copies the claims extensions may see; nil when the tenant
+// requires no PoE.
+func poeClaims(c *entitlement.Claims) *extension.PoEClaims {
+	if c == nil {
+		return nil
+	}
+	out := &extension.PoEClaims{
+		Issuer:          c.Issuer,
+		Subject:         c.Subject,
+		Tenant:          c.Tenant,
+		Plan:            c.Plan,
+		ScannerVersions: c.ScannerVersions,
+	}
+	if c.Expiry != nil {
+		exp := c.Expiry.Time().UTC()
+		out.ExpiresAt = &exp
+	}
+	return out
 }

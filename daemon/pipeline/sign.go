@@ -9,6 +9,7 @@ import (
 	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/bundle"
 	"github.com/signerd/signerd/daemon/dsse"
+	"github.com/signerd/signerd/daemon/entitlement"
 	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/policy"
@@ -38,6 +39,10 @@ type Request struct {
 	// Audit receives the request's record. It outlives reloads, so it
 	// is passed with each request instead of living in State.
 	Audit Recorder
+
+	// poeClaims are the verified PoE claims, set by the entitlement stage
+	// when the tenant requires a PoE; the extensions receive them.
+	poeClaims *entitlement.Claims
 }
 
 // Result is a completed signature.

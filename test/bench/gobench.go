@@ -13,6 +13,7 @@ var goBenchPackages = []string{
 	"./daemon/bundle",
 	"./daemon/policy",
 	"./daemon/keys",
+	"./daemon/extension",
 }
 
 // measureGoBenchmarks runs the hot-path Go benchmarks and keeps their

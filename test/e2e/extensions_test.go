@@ -71,7 +71,7 @@ func TestExtensionsInSigningPath(t *testing.T) {
       - name: scanner
         source: %s
         sha256: %s
-        config: {require_poe: false, min: 0.50.0}
+        config: {require_poe: false, versions: ">=0.50.0"}
         timeout: 2s
       - name: sbom
         source: %s
@@ -107,7 +107,7 @@ func TestExtensionsInSigningPath(t *testing.T) {
 	}{
 		{"all allow", trivy, "https://cyclonedx.org/bom", "ghcr.io/acme/app", "0.58.1", true, "signed: record"},
 		{"registry not allowed", trivy, "https://cyclonedx.org/bom", "docker.io/acme/app", "0.58.1", false, `extension "registries" of tenant "e2e" denied`},
-		{"scanner too old", trivy, "https://cyclonedx.org/bom", "ghcr.io/acme/app", "0.49.0", false, "older than the tenant's minimum 0.50.0"},
+		{"scanner too old", trivy, "https://cyclonedx.org/bom", "ghcr.io/acme/app", "0.49.0", false, `outside the tenant's range ">=0.50.0"`},
 		{"incomplete SBOM", spdx, "https://spdx.dev/Document/v2.3", "ghcr.io/acme/app", "0.58.1", false, "hello lacks version and purl"},
 	}
 	for _, tc := range cases {
