@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -249,5 +250,49 @@ func TestCacheDirMustBePrivate(t *testing.T) {
 	_, err := Load(context.Background(), wat(t, "fresh"), Options{CacheDir: dir})
 	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Fatalf("Load() = %v, want a refusal of the world-writable cache", err)
+	}
+}
+
+// TestConcurrentChecks runs more callers than pool slots, with every other
+// request trapping, so instances are discarded and replaced under load.
+func TestConcurrentChecks(t *testing.T) {
+	m, err := load(t, wat(t, "fresh"), Limits{PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, calls = 6, 20
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < calls; i++ {
+				input := []byte("{}")
+				if i%2 == 1 {
+					input = []byte("T")
+				}
+				d, err := m.Check(context.Background(), input)
+				if i%2 == 1 {
+					if err == nil {
+						errs <- errors.New("trapping request was allowed")
+						return
+					}
+					continue
+				}
+				if err != nil || !d.Allow {
+					errs <- fmt.Errorf("request %d: %+v, %v", i, d, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// With no call running, every held slot belongs to an idle instance:
+	// a discarded instance must give its slot back.
+	if held, idle := len(m.tokens), len(m.idle); held != idle || held > m.limits.PoolSize {
+		t.Fatalf("%d slots held for %d idle instances (pool size %d)", held, idle, m.limits.PoolSize)
 	}
 }
