@@ -39,7 +39,8 @@ import (
 // ABIVersion is the extension ABI this SDK implements.
 const ABIVersion = 1
 
-// Request is what the daemon knows about a sign request.
+// Request is a sign request with its context, as the daemon passes it to
+// the module.
 type Request struct {
 	ABIVersion int    `json:"abiVersion"`
 	Tenant     string `json:"tenant"`
@@ -120,7 +121,7 @@ type PoE struct {
 	ScannerVersions string `json:"scannerVersions,omitempty"`
 }
 
-// Decision is the module's answer. The daemon signs only when every
+// Decision is the module's reply. The daemon signs only when every
 // extension of the tenant allows.
 type Decision struct {
 	Allow   bool     `json:"allow"`

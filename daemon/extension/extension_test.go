@@ -126,8 +126,8 @@ func TestFreshInstanceAfterFailure(t *testing.T) {
 	}
 }
 
-// TestFreshInstanceAfterTimeout: the tree module's instance that hit the
-// deadline is discarded, so no later call sees a stop flag left raised.
+// TestDeadlineWithLongerTimeout checks that a request context ending before
+// the module's timeout cuts the call short.
 func TestDeadlineWithLongerTimeout(t *testing.T) {
 	m, err := load(t, wat(t, "tree"), Limits{Timeout: 200 * time.Millisecond, PoolSize: 1})
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// Fixed values the guest sees instead of the host's clocks and entropy, so
+// Fixed values the guest reads instead of the host's clocks and entropy, so
 // two runs of one request are the same. The monotonic clock must not read
-// zero: a Go guest refuses to start then.
+// zero, because a Go guest does not start then.
 const (
 	fixedWalltimeSec = 946684800 // 2000-01-01T00:00:00Z
 	fixedNanotime    = int64(time.Second)

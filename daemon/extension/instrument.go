@@ -35,8 +35,8 @@ const (
 //	end
 //
 // Every path that runs for long either loops or calls, so it passes a guard
-// within a bounded number of instructions; straight-line code between
-// guards is bounded by the size of one function body.
+// within a bounded number of instructions. Straight-line code between two
+// guards is at most one function body long.
 func guardSeq(stopIdx uint32) []byte {
 	b := []byte{opGlobalGet}
 	b = binary.AppendUvarint(b, uint64(stopIdx))
@@ -282,10 +282,10 @@ func instrumentFunc(fn, guard []byte, stopIdx uint32) ([]byte, error) {
 	return out, nil
 }
 
-// skipImmediates advances r past the immediates of op. It knows the MVP,
+// skipImmediates advances r past the immediates of op. It decodes the MVP,
 // sign extension, non-trapping float-to-int, bulk memory, reference types
-// and multi-value; anything else (SIMD, threads, exceptions, tail calls)
-// is rejected.
+// and multi-value. It rejects anything else (SIMD, threads, exceptions and
+// tail calls).
 func skipImmediates(r *reader, op byte, stopIdx uint32) error {
 	switch {
 	case op == 0x00, op == 0x01, op == 0x05, op == opEnd, op == 0x0f, op == 0x1a, op == 0x1b,

@@ -150,7 +150,7 @@ func cyclonedx(pred json.RawMessage, types []string) ([]component, error) {
 		return nil, fmt.Errorf("CycloneDX predicate is not valid JSON: %v", err)
 	}
 	if bom.BOMFormat != "CycloneDX" {
-		return nil, fmt.Errorf("predicate says bomFormat %q, want CycloneDX", bom.BOMFormat)
+		return nil, fmt.Errorf("predicate has bomFormat %q; expected CycloneDX", bom.BOMFormat)
 	}
 	want := map[string]bool{}
 	for _, t := range types {
@@ -195,7 +195,7 @@ func spdx(pred json.RawMessage) ([]component, error) {
 		return nil, fmt.Errorf("SPDX predicate is not valid JSON: %v", err)
 	}
 	if !strings.HasPrefix(doc.SPDXVersion, "SPDX-2.") {
-		return nil, fmt.Errorf("predicate says spdxVersion %q; this gate reads SPDX 2.x JSON", doc.SPDXVersion)
+		return nil, fmt.Errorf("predicate has spdxVersion %q; this gate reads SPDX 2.x JSON", doc.SPDXVersion)
 	}
 	out := make([]component, 0, len(doc.Packages))
 	for _, p := range doc.Packages {

@@ -52,7 +52,7 @@ type extTestInput struct {
 	Time   *time.Time           `json:"requestTime"`
 }
 
-// extTestResult is what ext test prints.
+// extTestResult is the JSON document ext test prints.
 type extTestResult struct {
 	Allow   bool     `json:"allow"`
 	Reasons []string `json:"reasons"`
