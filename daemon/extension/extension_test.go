@@ -59,7 +59,7 @@ func TestLoadRejects(t *testing.T) {
 }
 
 // TestCheckDenies covers modules that load but fail when called: every
-// failure is an error (a deny), and the module keeps answering with fresh
+// failure is an error (a deny), and the module keeps serving with fresh
 // instances afterwards.
 func TestCheckDenies(t *testing.T) {
 	cases := []struct {

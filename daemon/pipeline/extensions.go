@@ -88,7 +88,8 @@ func closeExtensions(m map[string][]tenantExtension) {
 }
 
 // checkExtensions runs the tenant's extensions in order. The first that
-// denies, fails or answers malformed stops the request (fail closed).
+// denies, fails or returns a malformed reply stops the request (fail
+// closed).
 func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request, stmt *statement.Statement) error {
 	list := s.extensions[tenant]
 	if len(list) == 0 {
