@@ -296,3 +296,20 @@ func TestConcurrentChecks(t *testing.T) {
 		t.Fatalf("%d slots held for %d idle instances (pool size %d)", held, idle, m.limits.PoolSize)
 	}
 }
+
+func TestGuestLogIsCapped(t *testing.T) {
+	var logs bytes.Buffer
+	m, err := Load(context.Background(), wat(t, "chatty"), Options{Name: "chatty", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	for call := 1; call <= 2; call++ {
+		if d, err := m.Check(context.Background(), []byte(`{}`)); err != nil || !d.Allow {
+			t.Fatalf("Check() = %+v, %v", d, err)
+		}
+		if got, want := strings.Count(logs.String(), "hello from the guest"), call*maxLogLines; got != want {
+			t.Fatalf("after call %d: %d guest log lines, want %d", call, got, want)
+		}
+	}
+}

@@ -45,7 +45,17 @@ type instance struct {
 	// expired receives once the timer's function has finished.
 	timedOut atomic.Bool
 	expired  chan struct{}
+
+	// callCtx is the context of every call into the instance; it carries
+	// the instance for host functions. logLines counts the current call's
+	// log lines.
+	callCtx  context.Context
+	logLines atomic.Int32
 }
+
+// instanceKey is the context key under which host functions find their
+// instance.
+type instanceKey struct{}
 
 // ErrDeadline is wrapped by errors of calls that ran past their deadline.
 var ErrDeadline = errors.New("deadline exceeded")
@@ -80,6 +90,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		stderr:  stderr,
 		expired: make(chan struct{}, 1),
 	}
+	in.callCtx = context.WithValue(context.Background(), instanceKey{}, in)
 	if _, err := in.call(ctx, mod.ExportedFunction(ExportInitialize), m.limits.InitTimeout); err != nil {
 		in.close()
 		return nil, fmt.Errorf("%s failed: %w", ExportInitialize, err)
@@ -99,7 +110,8 @@ func (in *instance) call(ctx context.Context, f api.Function, timeout time.Durat
 		return nil, ErrDeadline
 	}
 	t := time.AfterFunc(timeout, in.expire)
-	res, err := f.Call(context.Background(), params...)
+	in.logLines.Store(0)
+	res, err := f.Call(in.callCtx, params...)
 	if !t.Stop() {
 		// The timer fired: wait until the flag is raised so the instance
 		// is never put back with a stop pending.

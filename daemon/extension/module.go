@@ -272,10 +272,18 @@ func (m *Module) instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 	return nil
 }
 
-// maxLogLine caps one guest log line.
-const maxLogLine = 1024
+// maxLogLine caps one guest log line, and maxLogLines the lines one call
+// may log, so a module cannot flood the daemon's log.
+const (
+	maxLogLine  = 1024
+	maxLogLines = 16
+)
 
 func (m *Module) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil || in.logLines.Add(1) > maxLogLines {
+		return
+	}
 	ptr, n := uint32(stack[0]), uint32(stack[1])
 	if n > maxLogLine {
 		n = maxLogLine
