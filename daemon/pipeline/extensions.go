@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/audit"
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/entitlement"
 	"github.com/signerd/signerd/daemon/extension"
@@ -89,8 +90,8 @@ func closeExtensions(m map[string][]tenantExtension) {
 
 // checkExtensions runs the tenant's extensions in order. The first that
 // denies, fails or returns a malformed reply stops the request (fail
-// closed).
-func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request, stmt *statement.Statement) error {
+// closed). Each extension that ran adds its verdict to rec.
+func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request, stmt *statement.Statement, rec *audit.Record) error {
 	list := s.extensions[tenant]
 	if len(list) == 0 {
 		return nil
@@ -104,7 +105,7 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		Time:      time.Now(),
 	}
 	if req.Caller != nil {
-		r.Caller = api.Caller{PID: req.Caller.PID, UID: req.Caller.UID, GID: req.Caller.GID}
+		r.Caller = req.Caller.Caller()
 	}
 
 	for _, e := range list {
@@ -115,6 +116,7 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		}
 
 		d, err := e.mod.Check(ctx, input)
+		rec.Extensions = append(rec.Extensions, extensionVerdict(e.cfg.Name, d, err))
 		if err != nil {
 			slog.Warn("extension failed; request denied", logkey.CorrelationID, req.CorrelationID,
 				logkey.Tenant, tenant, logkey.Extension, e.cfg.Name, logkey.Error, err)
@@ -136,6 +138,20 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		}
 	}
 	return nil
+}
+
+// extensionVerdict turns an extension's outcome into its audit verdict.
+func extensionVerdict(name string, d extension.Decision, err error) audit.ExtensionVerdict {
+	v := audit.ExtensionVerdict{Name: name}
+	switch {
+	case err != nil:
+		v.Result, v.Reason = "error", audit.TruncateReason(err.Error())
+	case d.Allow:
+		v.Result = "allow"
+	default:
+		v.Result, v.Reason = "deny", audit.TruncateReason(strings.Join(d.Reasons, "; "))
+	}
+	return v
 }
 
 // poeClaims copies the claims extensions may see; nil when the tenant

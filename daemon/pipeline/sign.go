@@ -98,7 +98,7 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	}
 
 	extensionsDone := timeStage(metrics.StageExtensions)
-	err = s.checkExtensions(ctx, tenant.Name, req, stmt)
+	err = s.checkExtensions(ctx, tenant.Name, req, stmt, rec)
 	extensionsDone()
 	if err != nil {
 		return nil, err

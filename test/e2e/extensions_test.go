@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,6 +119,22 @@ func TestExtensionsInSigningPath(t *testing.T) {
 				t.Fatalf("sign: err=%v, want allow=%v and output mentioning %q; got:\n%s", err, tc.allow, tc.want, out)
 			}
 		})
+	}
+
+	// The audit trail records each extension's verdict.
+	var verdicts []string
+	for _, rec := range readTrail(t, filepath.Join(stateDir, "audit")) {
+		if b, err := json.Marshal(rec.Extensions); err == nil && len(rec.Extensions) > 0 {
+			verdicts = append(verdicts, string(b))
+		}
+	}
+	for _, want := range []string{
+		`[{"name":"registries","result":"allow"},{"name":"scanner","result":"allow"},{"name":"sbom","result":"allow"}]`,
+		`[{"name":"registries","result":"deny","reason":"subject \"docker.io/acme/app\": repository docker.io/acme/app is not on the tenant's allow-list"}]`,
+	} {
+		if !slices.Contains(verdicts, want) {
+			t.Errorf("audit trail lacks extension verdicts %s; it has:\n%s", want, strings.Join(verdicts, "\n"))
+		}
 	}
 
 	// Reload to a hostile module: a loop-free call tree that would run for
