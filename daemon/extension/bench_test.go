@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -38,7 +39,7 @@ func BenchmarkCheckWAT(b *testing.B) {
 func BenchmarkCheckGo(b *testing.B) { benchCheck(b, benchGuest(b)) }
 
 func benchCheck(b *testing.B, wasm []byte) {
-	m, err := Load(context.Background(), wasm, Options{Limits: Limits{PoolSize: 1}})
+	m, err := Load(context.Background(), wasm, Options{Limits: Limits{PoolSize: 1, Timeout: time.Second}})
 	if err != nil {
 		b.Fatal(err)
 	}

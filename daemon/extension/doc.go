@@ -17,6 +17,9 @@
 // entry and loop head, which a host timer sets when the deadline passes.
 // Any path that runs for long passes such a check within a bounded number
 // of instructions, so a spinning loop and a loop-free call tree both trap.
+// Every 1000 checks the guest passes through Go once (memory.grow by zero
+// pages), because native code cannot be preempted and a guest that never
+// returned to Go would stall the daemon's garbage collector and the timer.
 // An instance that failed in any way (trap, Go panic, out of memory,
 // deadline, bad reply) is closed and never reused, because wazero leaves
 // such an instance open and answering.

@@ -27,25 +27,74 @@ const (
 	opGlobalGet = 0x23
 )
 
+// yieldEvery is how many guards a guest passes between two exits to Go.
+const yieldEvery = 1000
+
 // guardSeq is the check inserted at every function entry and loop header:
 //
-//	global.get $stop
+//	global.get $stop        ;; raised by the host's deadline timer
 //	if
 //	  unreachable
+//	end
+//	global.get $fuel        ;; $fuel -= 1
+//	i32.const 1
+//	i32.sub
+//	global.set $fuel
+//	global.get $fuel
+//	i32.eqz
+//	if                      ;; every yieldEvery guards:
+//	  i32.const yieldEvery
+//	  global.set $fuel
+//	  i32.const 0
+//	  memory.grow 0         ;; wazero runs memory.grow in Go
+//	  drop
 //	end
 //
 // Every path that runs for long either loops or calls, so it passes a guard
 // within a bounded number of instructions. Straight-line code between two
 // guards is at most one function body long.
+//
+// The periodic memory.grow is what makes the flag sound. Native code
+// cannot be preempted by Go, so a guest that never returns to Go blocks
+// every stop-the-world pause (a garbage collection) of the whole daemon,
+// and with it the timer goroutine that would raise the flag. Growing by
+// zero pages changes nothing but passes through Go, where the goroutine
+// can be preempted.
 func guardSeq(stopIdx uint32) []byte {
+	fuelIdx := uint64(stopIdx) + 1
 	b := []byte{opGlobalGet}
 	b = binary.AppendUvarint(b, uint64(stopIdx))
-	return append(b, 0x04, 0x40, 0x00, opEnd)
+	b = append(b, 0x04, 0x40, 0x00, opEnd)
+
+	b = append(b, opGlobalGet)
+	b = binary.AppendUvarint(b, fuelIdx)
+	b = append(b, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
+	b = binary.AppendUvarint(b, fuelIdx)
+	b = append(b, opGlobalGet)
+	b = binary.AppendUvarint(b, fuelIdx)
+	b = append(b, 0x45, 0x04, 0x40, 0x41) // i32.eqz, if, i32.const
+	b = appendSLEB(b, yieldEvery)
+	b = append(b, 0x24) // global.set
+	b = binary.AppendUvarint(b, fuelIdx)
+	return append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, opEnd) // i32.const 0, memory.grow 0, drop, end
+}
+
+// appendSLEB appends v as a signed LEB128.
+func appendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 // instrument returns a copy of wasm with a host-controlled stop flag: a new
 // mutable i32 global, exported as stopGlobalExport, checked at the entry of
-// every defined function and at the head of every loop. Setting the global
+// every defined function and at the head of every loop. A second new
+// global counts guards for the periodic exit to Go (see guardSeq). Setting the global
 // to 1 from the host makes the running call trap at its next check. This
 // bounds the time between the deadline and the trap without wazero's
 // per-loop exit to Go, and it also stops loop-free call trees.
@@ -108,7 +157,9 @@ func instrument(wasm []byte) ([]byte, error) {
 		out.Write(binary.AppendUvarint(nil, uint64(len(body))))
 		out.Write(body)
 	}
-	newGlobal := []byte{valTypeI32, globalMut, 0x41, 0x00, opEnd} // i32 mut, init i32.const 0
+	// The stop flag (i32 mut, 0) and the guard counter (i32 mut, yieldEvery).
+	newGlobal := []byte{valTypeI32, globalMut, 0x41, 0x00, opEnd, valTypeI32, globalMut, 0x41}
+	newGlobal = append(appendSLEB(newGlobal, yieldEvery), opEnd)
 	newExport := append(binary.AppendUvarint(nil, uint64(len(stopGlobalExport))), stopGlobalExport...)
 	newExport = append(newExport, extImpGlob)
 	newExport = binary.AppendUvarint(newExport, uint64(stopIdx))
@@ -117,7 +168,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		// Sections after the global section's slot get the new global
 		// section first when the module had none.
 		if !haveGlobal && s.id != secCustom && sectionRank(s.id) > sectionRank(secGlobal) {
-			emit(secGlobal, append([]byte{1}, newGlobal...))
+			emit(secGlobal, append([]byte{2}, newGlobal...))
 			haveGlobal = true
 		}
 		if !haveExport && s.id != secCustom && sectionRank(s.id) > sectionRank(secExport) {
@@ -133,13 +184,13 @@ func instrument(wasm []byte) ([]byte, error) {
 			}
 			emit(s.id, s.body)
 		case secGlobal:
-			body, err := appendVecItem(s.body, newGlobal)
+			body, err := appendVecItems(s.body, 2, newGlobal)
 			if err != nil {
 				return nil, fmt.Errorf("global section: %w", err)
 			}
 			emit(s.id, body)
 		case secExport:
-			body, err := appendVecItem(s.body, newExport)
+			body, err := appendVecItems(s.body, 1, newExport)
 			if err != nil {
 				return nil, fmt.Errorf("export section: %w", err)
 			}
@@ -155,7 +206,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		}
 	}
 	if !haveGlobal {
-		emit(secGlobal, append([]byte{1}, newGlobal...))
+		emit(secGlobal, append([]byte{2}, newGlobal...))
 	}
 	if !haveExport {
 		emit(secExport, append([]byte{1}, newExport...))
@@ -179,14 +230,15 @@ func sectionRank(id byte) int {
 	return int(id)
 }
 
-// appendVecItem adds one item to a section that is a single vector.
-func appendVecItem(body, item []byte) ([]byte, error) {
+// appendVecItems adds count encoded items to a section that is a single
+// vector.
+func appendVecItems(body []byte, count uint64, item []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	if r.err != nil {
 		return nil, r.err
 	}
-	out := binary.AppendUvarint(nil, uint64(n)+1)
+	out := binary.AppendUvarint(nil, uint64(n)+count)
 	out = append(out, body[r.off:]...)
 	return append(out, item...), nil
 }
