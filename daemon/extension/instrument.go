@@ -28,6 +28,9 @@ const (
 )
 
 // yieldEvery is how many guards a guest passes between two exits to Go.
+// NOTE: a module of very long loop-free functions could run about
+// yieldEvery times the longest body between two exits; the module size cap
+// bounds that, but not tightly.
 const yieldEvery = 1000
 
 // guardSeq is the check inserted at every function entry and loop header:
