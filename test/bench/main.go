@@ -23,6 +23,7 @@ func main() {
 	out := flag.String("out", "docs/benchmarks.md", "markdown `file` to write")
 	duration := flag.Duration("duration", 8*time.Second, "how long each load run lasts")
 	cosignRuns := flag.Int("cosign-runs", 10, "how many times to run cosign attest-blob")
+	only := flag.String("only", "", "run only the daemon scenario with this `name`, for a quick check")
 	flag.Parse()
 
 	log.SetFlags(0)
@@ -38,7 +39,7 @@ func main() {
 	}
 	defer os.RemoveAll(work)
 
-	r := &run{root: root, work: work, duration: *duration, cores: runtime.NumCPU()}
+	r := &run{root: root, work: work, duration: *duration, cores: runtime.NumCPU(), only: *only}
 	r.machine = describeMachine()
 	r.started = time.Now().UTC()
 

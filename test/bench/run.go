@@ -30,6 +30,7 @@ type run struct {
 	cores    int
 	machine  machine
 	started  time.Time
+	only     string
 
 	raw       []rawResult
 	scenarios []scenarioResult

@@ -52,6 +52,7 @@ const plainTenants = `tenants:
 func (r *run) scenarioList() []scenario {
 	return []scenario{
 		{name: "no extensions", tenants: plainTenants},
+		{name: "three shipped extensions", tenants: extensionTenants, setup: setupExtensions},
 		{name: "release integrity, warm cache", tenants: releaseTenants, setup: setupRelease},
 		{name: "OpTok with DPoP and a PoE", tenants: tokenTenants, setup: setupTokens},
 	}
@@ -59,6 +60,9 @@ func (r *run) scenarioList() []scenario {
 
 func (r *run) measureDaemon() {
 	for _, sc := range r.scenarioList() {
+		if r.only != "" && sc.name != r.only {
+			continue
+		}
 		res := r.measureScenario(sc)
 		if res.Err != "" {
 			r.notef("scenario %q: %s", sc.name, res.Err)

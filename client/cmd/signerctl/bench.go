@@ -57,7 +57,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		return usageError("--duration must be positive")
 	}
 
-	predicate := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"lodash","version":"4.17.21","purl":"pkg:npm/lodash@4.17.21"}]}`)
+	predicate := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"lodash","version":"4.17.21","purl":"pkg:npm/lodash@4.17.21"}]}`)
 	if *predicatePath != "" {
 		var err error
 		if predicate, err = os.ReadFile(*predicatePath); err != nil {
