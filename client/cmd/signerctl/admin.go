@@ -15,7 +15,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl status", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.adminClient()
@@ -51,7 +51,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 func cmdReload(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl reload", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.adminClient()

@@ -37,7 +37,7 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	var subjects, subjectFiles stringList
 	fs.Var(&subjects, "subject", "subject as `NAME@sha256:HEX` (repeatable)")
 	fs.Var(&subjectFiles, "subject-file", "`file` to hash and name by its base name as a subject (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -20,7 +20,7 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	subjectFile := fs.String("subject-file", "", "artifact `file` the bundle must name by digest")
 	digest := fs.String("digest", "", "artifact digest `sha256:HEX` the bundle must name")
 	predicateType := fs.String("predicate-type", "", "predicate type `URI` the bundle must carry")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if *bundlePath == "" || *keyPath == "" {
