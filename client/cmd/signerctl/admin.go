@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/signerd/signerd/client"
+	"github.com/signerd/signerd/daemon/api"
 )
 
 func (e *env) adminClient() *client.Client { return client.New(e.adminSocket) }
@@ -22,7 +23,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	s, err := c.Status(ctx)
 	if err != nil {
-		return err
+		return e.adminError(err)
 	}
 	if *asJSON {
 		return printJSON(e, s)
@@ -58,9 +59,19 @@ func cmdReload(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	r, err := c.Reload(ctx)
 	if err != nil {
-		return err
+		return e.adminError(err)
 	}
 	fmt.Fprintf(e.stdout, "reloaded: %d tenants, %d extensions, key %s (hint %s)\n",
 		r.Summary.Tenants, r.Summary.Extensions, r.Summary.KeyBackend, r.Summary.KeyHint)
 	return nil
+}
+
+// adminError adds a hint to a not_found error from the admin socket,
+// because the caller socket returns not_found for the admin paths and
+// passing it as --admin-socket is an easy mistake.
+func (e *env) adminError(err error) error {
+	if !client.IsCode(err, api.CodeNotFound) {
+		return err
+	}
+	return fmt.Errorf("%w; %s looks like the caller socket, not the admin socket; pass the admin socket with --admin-socket or $SIGNERD_ADMIN_SOCKET", err, e.adminSocket)
 }

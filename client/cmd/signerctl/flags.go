@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -100,4 +101,20 @@ func misplacedGlobalFlag(err error, command string, args []string) (string, bool
 	}
 	sub := strings.TrimPrefix(command, "signerctl ")
 	return fmt.Sprintf("flag --%s is a global flag; put it before the command: signerctl --%s %s %s", name, name, value, sub), true
+}
+
+// requireFlags returns a usage error that names every flag in values
+// (flag name to value) whose value is empty.
+func requireFlags(command string, values map[string]string) error {
+	var missing []string
+	for name, v := range values {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return usageError("%s needs %s", command, strings.Join(missing, " and "))
 }

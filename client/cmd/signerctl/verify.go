@@ -23,8 +23,8 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
-	if *bundlePath == "" || *keyPath == "" {
-		return usageError("verify needs --bundle and --key")
+	if err := requireFlags("verify", map[string]string{"--bundle": *bundlePath, "--key": *keyPath}); err != nil {
+		return err
 	}
 	if (*subjectFile == "") == (*digest == "") {
 		return usageError("verify needs exactly one of --subject-file or --digest")
