@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 
 	res, err := verify.Bundle(bundleJSON, opts)
 	if err != nil {
-		return fmt.Errorf("bundle %s does not verify: %w", *bundlePath, err)
+		return explainVerifyError(err, *bundlePath, *keyPath)
 	}
 	fmt.Fprintf(e.stdout, "verified: predicate type %s, subjects %s\n", res.PredicateType, strings.Join(res.Subjects, ", "))
 	return nil
@@ -72,4 +73,22 @@ func fileSHA256(path string) ([]byte, error) {
 		return nil, fmt.Errorf("hash %s: %w", path, err)
 	}
 	return h.Sum(nil), nil
+}
+
+// explainVerifyError words a verification failure in the command's terms:
+// the bundle file, the --key flag and the artifact.
+func explainVerifyError(err error, bundlePath, keyPath string) error {
+	var keyErr *verify.KeyHintMismatchError
+	var digestErr *verify.DigestMismatchError
+	switch {
+	case errors.Is(err, verify.ErrNotBundle):
+		return fmt.Errorf("%s is %w", bundlePath, err)
+	case errors.As(err, &keyErr):
+		return fmt.Errorf("bundle %s was signed by the key with hint %s, but --key %s has hint %s; verify with the key that signed it (signerctl key prints the daemon's)",
+			bundlePath, keyErr.BundleHint, keyPath, keyErr.KeyHint)
+	case errors.As(err, &digestErr):
+		return fmt.Errorf("bundle %s is not for this artifact: the artifact's digest is %s, but the Statement's subjects are %s",
+			bundlePath, digestErr.Artifact, strings.Join(digestErr.Subjects, ", "))
+	}
+	return fmt.Errorf("bundle %s does not verify: %w", bundlePath, err)
 }
