@@ -79,8 +79,8 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
 // TestSignAndVerifyWithDaemon signs with a real development daemon and
-// checks the output file, the ids printed when the bundle is lost, and
-// the wording of verify's failures.
+// checks the output file, the ids printed when the bundle is lost, the
+// wording of verify's failures and the hint for status on the wrong socket.
 func TestSignAndVerifyWithDaemon(t *testing.T) {
 	d := testenv.StartDev(t)
 	dir := t.TempDir()
@@ -172,5 +172,15 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 				t.Errorf("output does not contain %q:\nstdout: %s\nstderr: %s", tt.want, stdout, stderr)
 			}
 		})
+	}
+
+	// The caller socket passed as the admin socket returns not_found,
+	// which gets a hint.
+	code, _, stderr = runCLI(t, "--admin-socket", d.Socket, "status")
+	if code != 1 {
+		t.Errorf("status on the caller socket: exit status %d, want 1", code)
+	}
+	if want := d.Socket + " looks like the caller socket"; !strings.Contains(stderr, want) {
+		t.Errorf("status on the caller socket: stderr does not contain %q:\n%s", want, stderr)
 	}
 }
