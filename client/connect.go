@@ -7,7 +7,7 @@ import (
 )
 
 // ConnectError is a failure to connect to the daemon's socket. Its message
-// names the socket and the usual fix for the cause; Unwrap returns the
+// names the socket and the usual fix for the cause. Unwrap returns the
 // dial error, so errors.Is(err, syscall.ECONNREFUSED) and the like work.
 type ConnectError struct {
 	Socket string

@@ -70,9 +70,9 @@ func parseInterspersed(e *env, fs *flag.FlagSet, args []string) ([]string, error
 	}
 }
 
-// misplacedGlobalFlag returns a message that tells the user to move a
-// global flag before the command, when err is the flag package's error
-// for an undefined flag that is a global flag.
+// misplacedGlobalFlag checks whether err is the flag package's error for
+// an undefined flag that is a global flag. If so, it returns a message
+// with the corrected command line, global flag first.
 func misplacedGlobalFlag(err error, command string, args []string) (string, bool) {
 	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
 	if !ok {
