@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"syscall"
 
 	"github.com/signerd/signerd/client"
 	"github.com/signerd/signerd/daemon/api"
@@ -66,10 +68,18 @@ func cmdReload(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// adminError adds a hint to a not_found error from the admin socket,
-// because the caller socket returns not_found for the admin paths and
-// passing it as --admin-socket is an easy mistake.
+// adminError adds the admin socket's flags to a missing-socket error, and
+// a hint to a not_found error, because the caller socket returns not_found
+// for the admin paths and passing it as --admin-socket is an easy mistake.
 func (e *env) adminError(err error) error {
+	// The client's hint for a missing socket names --socket, which does
+	// not choose the admin socket.
+	var connectErr *client.ConnectError
+	if errors.As(err, &connectErr) && errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("cannot connect to signerd's admin socket at %s: %w; start signerd or set --admin-socket or $SIGNERD_ADMIN_SOCKET (default: admin.sock beside the caller socket)",
+			e.adminSocket, syscall.ENOENT)
+	}
+
 	if !client.IsCode(err, api.CodeNotFound) {
 		return err
 	}

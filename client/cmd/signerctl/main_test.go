@@ -155,7 +155,7 @@ func TestAdminSocketDefault(t *testing.T) {
 			if code != 1 {
 				t.Errorf("exit status %d, want 1", code)
 			}
-			want := "cannot connect to signerd at " + expand(tt.wantSocket) + ":"
+			want := "cannot connect to signerd's admin socket at " + expand(tt.wantSocket) + ": no such file or directory; start signerd or set --admin-socket"
 			if !strings.Contains(stderr, want) {
 				t.Errorf("stderr does not contain %q:\n%s", want, stderr)
 			}
