@@ -40,7 +40,8 @@ run: build
 	@echo "In another shell, try:"
 	@echo "  export SIGNERD_SOCKET=$(abspath $(DEV_DIR))/signerd.sock"
 	@echo "  $(abspath $(BIN))/signerctl whoami"
-	@echo "  $(abspath $(BIN))/signerctl --admin-socket $(abspath $(DEV_DIR))/admin.sock status"
+	@echo "  $(abspath $(BIN))/signerctl status"
+	@echo "  $(abspath $(BIN))/signerctl audit verify $(abspath $(DEV_DIR))/state/audit"
 	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.json --subject-file bom.json -o bom.sigstore.json"
 	@echo
 	$(BIN)/signerd --dev $(DEV_DIR)

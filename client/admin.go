@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/signerd/signerd/daemon/api"
 )
@@ -11,13 +12,10 @@ import (
 // DefaultAdminSocket is the admin socket of a system installation.
 const DefaultAdminSocket = "/run/signerd/admin.sock"
 
-// AdminSocketFromEnv returns $SIGNERD_ADMIN_SOCKET, or DefaultAdminSocket
-// when it is unset.
+// AdminSocketFromEnv returns $SIGNERD_ADMIN_SOCKET, or else admin.sock
+// beside the caller socket that SocketFromEnv returns.
 func AdminSocketFromEnv() string {
-	if s := os.Getenv("SIGNERD_ADMIN_SOCKET"); s != "" {
-		return s
-	}
-	return DefaultAdminSocket
+	return AdminSocketFor(SocketFromEnv())
 }
 
 // Status returns the daemon's state summary. c must be bound to the admin
@@ -39,4 +37,15 @@ func (c *Client) Reload(ctx context.Context) (*api.ReloadResponse, error) {
 		return nil, err
 	}
 	return &resp, nil
+}
+
+// AdminSocketFor returns $SIGNERD_ADMIN_SOCKET, or else admin.sock in the
+// directory of callerSocket, which is where signerd puts its admin socket
+// unless its config names another path. For the default caller socket
+// that is DefaultAdminSocket.
+func AdminSocketFor(callerSocket string) string {
+	if s := os.Getenv("SIGNERD_ADMIN_SOCKET"); s != "" {
+		return s
+	}
+	return filepath.Join(filepath.Dir(callerSocket), "admin.sock")
 }

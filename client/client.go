@@ -56,7 +56,11 @@ func New(socket string, opts ...Option) *Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "unix", socket)
+			conn, err := dialer.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, &ConnectError{Socket: socket, Err: err}
+			}
+			return conn, nil
 		},
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     60 * time.Second,
@@ -213,6 +217,10 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, data []byte
 	}
 
 	resp, err := c.http.Do(req)
+	var connectErr *ConnectError
+	if errors.As(err, &connectErr) {
+		return nil, nil, connectErr
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
 	}

@@ -56,7 +56,13 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(bundleJSON); err != nil {
-		return nil, fmt.Errorf("parse bundle: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
+	}
+	if err := checkKeyHint(&b, pub); err != nil {
+		return nil, err
+	}
+	if err := checkSubjectDigest(&b, opts.DigestAlgorithm, opts.Digest); err != nil {
+		return nil, err
 	}
 
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)

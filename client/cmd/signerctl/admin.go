@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"syscall"
 
 	"github.com/signerd/signerd/client"
+	"github.com/signerd/signerd/daemon/api"
 )
 
 func (e *env) adminClient() *client.Client { return client.New(e.adminSocket) }
@@ -15,14 +18,14 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl status", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.adminClient()
 	defer c.Close()
 	s, err := c.Status(ctx)
 	if err != nil {
-		return err
+		return e.adminError(err)
 	}
 	if *asJSON {
 		return printJSON(e, s)
@@ -51,16 +54,34 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 func cmdReload(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl reload", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.adminClient()
 	defer c.Close()
 	r, err := c.Reload(ctx)
 	if err != nil {
-		return err
+		return e.adminError(err)
 	}
 	fmt.Fprintf(e.stdout, "reloaded: %d tenants, %d extensions, key %s (hint %s)\n",
 		r.Summary.Tenants, r.Summary.Extensions, r.Summary.KeyBackend, r.Summary.KeyHint)
 	return nil
+}
+
+// adminError adds the admin socket's flags to a missing-socket error, and
+// a hint to a not_found error, because the caller socket returns not_found
+// for the admin paths and passing it as --admin-socket is an easy mistake.
+func (e *env) adminError(err error) error {
+	// The client's hint for a missing socket names --socket, which does
+	// not choose the admin socket.
+	var connectErr *client.ConnectError
+	if errors.As(err, &connectErr) && errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("cannot connect to signerd's admin socket at %s: %w; start signerd or set --admin-socket or $SIGNERD_ADMIN_SOCKET (default: admin.sock beside the caller socket)",
+			e.adminSocket, syscall.ENOENT)
+	}
+
+	if !client.IsCode(err, api.CodeNotFound) {
+		return err
+	}
+	return fmt.Errorf("%w; %s looks like the caller socket, not the admin socket; pass the admin socket with --admin-socket or $SIGNERD_ADMIN_SOCKET", err, e.adminSocket)
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/signerd/signerd/daemon/audit"
 )
@@ -14,9 +14,13 @@ const DefaultAuditDir = "/var/lib/signerd/audit"
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(e.stderr, "Usage: signerctl audit verify [--json] [DIR]")
-		fmt.Fprintln(e.stderr, "\nverify checks the hash chain of the audit trail in DIR (default "+DefaultAuditDir+")")
-		fmt.Fprintln(e.stderr, "and reports the first break. Exit status: 0 verified, 1 broken, 2 usage or unreadable.")
+		w := e.stdout
+		if len(args) == 0 {
+			w = e.stderr
+		}
+		fmt.Fprintln(w, "Usage: signerctl audit verify [--json] [DIR]")
+		fmt.Fprintln(w, "\nverify checks the hash chain of the audit trail in DIR (default "+DefaultAuditDir+")")
+		fmt.Fprintln(w, "and reports the first break. Exit status: 0 verified, 1 broken, 2 usage or unreadable.")
 		if len(args) == 0 {
 			return usageError("audit needs a subcommand: verify")
 		}
@@ -34,22 +38,20 @@ func cmdAuditVerify(_ context.Context, e *env, args []string) error {
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: signerctl audit verify [--json] [DIR]")
-		fmt.Fprintln(e.stderr, "\nChecks the audit trail in DIR (default "+DefaultAuditDir+") and reports the first break.")
+		fmt.Fprintln(fs.Output(), "Usage: signerctl audit verify [--json] [DIR]")
+		fmt.Fprintln(fs.Output(), "\nChecks the audit trail in DIR (default "+DefaultAuditDir+") and reports the first break.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: 2, err: err}
+	dirs, err := parseInterspersed(e, fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 1 {
-		return usageError("audit verify takes one directory, got %d arguments", fs.NArg())
+	if len(dirs) > 1 {
+		return usageError("audit verify takes one directory, got %d: %s", len(dirs), strings.Join(dirs, " "))
 	}
 	dir := DefaultAuditDir
-	if fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if len(dirs) == 1 {
+		dir = dirs[0]
 	}
 
 	rep, err := audit.Verify(dir)

@@ -38,6 +38,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		{"missing dir", []string{"audit", "verify", filepath.Join(good, "nope")}, 2, "cannot be read"},
 		{"no subcommand", []string{"audit"}, 2, "needs a subcommand"},
 		{"unknown subcommand", []string{"audit", "check"}, 2, `unknown audit subcommand "check"`},
+		{"json after dir", []string{"audit", "verify", broken, "--json"}, 1, `"line": 2`},
 		{"two dirs", []string{"audit", "verify", good, broken}, 2, "takes one directory"},
 	}
 	for _, tt := range tests {

@@ -47,7 +47,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	scannerVersion := fs.String("scanner-version", "", "scanner `version` to declare in each request")
 	scannerImage := fs.String("scanner-image", "", "scanner `image` by digest to declare in each request")
 	creds := addCredentialFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if *concurrency < 1 || *concurrency > 4096 {

@@ -72,7 +72,7 @@ func cmdExtTest(ctx context.Context, e *env, args []string) error {
 	maxPred := fs.Int("max-predicate-bytes", config.DefaultExtensionMaxPredicate, "largest predicate passed in, as the policy's max_predicate_bytes")
 	showInput := fs.Bool("show-input", false, "print the JSON the module receives and exit")
 	cacheDir := fs.String("cache-dir", defaultExtCache(), "compile cache `dir` (empty disables it); it must be writable by you alone")
-	if err := reorderParse(fs, args); err != nil {
+	if err := reorderParse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *inputPath == "" {
@@ -170,7 +170,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func cmdExtPush(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl ext push", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if err := reorderParse(fs, args); err != nil {
+	if err := reorderParse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
@@ -198,7 +198,7 @@ func cmdExtPull(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl ext pull", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	out := fs.String("o", "", "write the module to `file` (default: the repository's last path element + .wasm)")
-	if err := reorderParse(fs, args); err != nil {
+	if err := reorderParse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -234,18 +234,12 @@ func lastSlash(s string) int {
 }
 
 // reorderParse parses flags that may follow positional arguments, as in
-// "ext test MODULE.wasm --input R.json".
-func reorderParse(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// "ext test MODULE.wasm --input R.json", and leaves the positional
+// arguments in fs.Args.
+func reorderParse(e *env, fs *flag.FlagSet, args []string) error {
+	positional, err := parseInterspersed(e, fs, args)
+	if err != nil {
+		return err
 	}
-	return fs.Parse(pos)
+	return fs.Parse(append([]string{"--"}, positional...))
 }

@@ -32,7 +32,7 @@ func cmdGuardStatus(e *env, args []string) error {
 	pinDir := fs.String("pin-dir", guard.DefaultPinDir, "bpffs `directory` of the guard (guard.pin_dir in the config)")
 	cgroupRoot := fs.String("cgroup-root", guard.DefaultCgroup, "cgroup v2 mount `directory` searched to name cgroup ids; empty skips the search")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 
@@ -71,7 +71,7 @@ func cmdGuardRemove(e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl guard remove", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	pinDir := fs.String("pin-dir", guard.DefaultPinDir, "bpffs `directory` of the guard (guard.pin_dir in the config)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	removed, err := guard.Remove(*pinDir)

@@ -13,12 +13,12 @@ func cmdKey(ctx context.Context, e *env, args []string) error {
 	}
 	fs := flag.NewFlagSet("signerctl key", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: signerctl key [--json]\n       signerctl key create --backend tpm|pkcs11|kms|file ... (see signerctl key create -h)")
+		fmt.Fprintln(fs.Output(), "Usage: signerctl key [--json]\n       signerctl key create --backend tpm|pkcs11|kms|file ... (see signerctl key create -h)")
 		fs.PrintDefaults()
 	}
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.client()
@@ -37,7 +37,7 @@ func cmdKey(ctx context.Context, e *env, args []string) error {
 func cmdWhoAmI(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl whoami", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.client()
@@ -52,7 +52,7 @@ func cmdWhoAmI(ctx context.Context, e *env, args []string) error {
 func cmdHealth(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl health", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	c := e.client()

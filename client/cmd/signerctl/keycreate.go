@@ -33,11 +33,11 @@ func cmdKeyCreate(ctx context.Context, e *env, args []string) error {
 	uri := fset.String("uri", "", "pkcs11 and kms: the key `URI`, e.g. 'pkcs11:token=T;object=signerd?module-path=M&pin-source=file:/etc/signerd/pin' or awskms:///alias/signerd")
 	algorithm := fset.String("algorithm", "ecdsa-p256", "file: ecdsa-p256 or ed25519 (the other backends make ECDSA P-256 keys)")
 	fset.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: signerctl key create --backend tpm|pkcs11|kms|file [flags]")
-		fmt.Fprintln(e.stderr, "Creates a signing key and prints its URI (for key.uri in signerd's config) and public key.")
+		fmt.Fprintln(fset.Output(), "Usage: signerctl key create --backend tpm|pkcs11|kms|file [flags]")
+		fmt.Fprintln(fset.Output(), "Creates a signing key and prints its URI (for key.uri in signerd's config) and public key.")
 		fset.PrintDefaults()
 	}
-	if err := fset.Parse(args); err != nil {
+	if err := parseFlags(e, fset, args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {

@@ -6,7 +6,8 @@
 //
 // The socket defaults to $SIGNERD_SOCKET, then /run/signerd/signerd.sock.
 // The admin socket, used by status and reload, defaults to
-// $SIGNERD_ADMIN_SOCKET, then /run/signerd/admin.sock.
+// $SIGNERD_ADMIN_SOCKET, then admin.sock in the socket's directory, where
+// signerd puts it unless its config names another path.
 // Run signerctl help for the commands.
 package main
 
@@ -79,22 +80,34 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("signerctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", client.SocketFromEnv(), "signerd's socket `path` (default $SIGNERD_SOCKET, then "+client.DefaultSocket+")")
-	adminSocket := fs.String("admin-socket", client.AdminSocketFromEnv(), "signerd's admin socket `path` for status and reload (default $SIGNERD_ADMIN_SOCKET, then "+client.DefaultAdminSocket+")")
-	fs.Usage = func() { usage(stderr, fs) }
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 || fs.Arg(0) == "help" {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	socketFlag := fs.String("socket", "", "signerd's socket `path` (default $SIGNERD_SOCKET, then "+client.DefaultSocket+")")
+	adminSocketFlag := fs.String("admin-socket", "", "signerd's admin socket `path` for status and reload (default $SIGNERD_ADMIN_SOCKET, then admin.sock beside the socket)")
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) || (err == nil && fs.Arg(0) == "help") {
 		usage(stdout, fs)
-		if fs.NArg() == 0 {
-			return 2
-		}
 		return 0
 	}
+	if err != nil {
+		fmt.Fprintf(stderr, "signerctl: %v; run signerctl help\n", err)
+		return 2
+	}
+	if fs.NArg() == 0 {
+		usage(stderr, fs)
+		return 2
+	}
 
-	e := &env{socket: *socket, adminSocket: *adminSocket, stdout: stdout, stderr: stderr}
+	socket := *socketFlag
+	if socket == "" {
+		socket = client.SocketFromEnv()
+	}
+	adminSocket := *adminSocketFlag
+	if adminSocket == "" {
+		adminSocket = client.AdminSocketFor(socket)
+	}
+
+	e := &env{socket: socket, adminSocket: adminSocket, stdout: stdout, stderr: stderr}
 	name := fs.Arg(0)
 	for _, c := range commands() {
 		if c.name != name {

@@ -15,13 +15,13 @@ func cmdVerifyRelease(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl verify-release", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: signerctl verify-release [--json] REGISTRY/REPOSITORY@sha256:HEX")
-		fmt.Fprintln(e.stderr, "\nPrints the release verdict of a scanner image under your tenant's policy;")
-		fmt.Fprintln(e.stderr, "exits 0 when verified, 1 otherwise.")
+		fmt.Fprintln(fs.Output(), "Usage: signerctl verify-release [--json] REGISTRY/REPOSITORY@sha256:HEX")
+		fmt.Fprintln(fs.Output(), "\nPrints the release verdict of a scanner image under your tenant's policy;")
+		fmt.Fprintln(fs.Output(), "exits 0 when verified, 1 otherwise.")
 		fs.PrintDefaults()
 	}
 	asJSON := fs.Bool("json", false, "print the verdict and its evidence as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

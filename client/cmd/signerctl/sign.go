@@ -37,14 +37,14 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	var subjects, subjectFiles stringList
 	fs.Var(&subjects, "subject", "subject as `NAME@sha256:HEX` (repeatable)")
 	fs.Var(&subjectFiles, "subject-file", "`file` to hash and name by its base name as a subject (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
-	if *predicateType == "" || *predicatePath == "" {
-		return usageError("sign needs --predicate-type and --predicate")
+	if err := requireFlags("sign", map[string]string{"--predicate-type": *predicateType, "--predicate": *predicatePath}); err != nil {
+		return err
 	}
 	if len(subjects)+len(subjectFiles) == 0 {
 		return usageError("sign needs at least one --subject or --subject-file")
@@ -84,6 +84,18 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 		req.Scanner.Image = *scannerImage
 	}
 
+	// The output file is created before the request, because a bundle
+	// that cannot be written after the daemon signed and audited it is
+	// lost, and an unwritable path is the commonest reason.
+	var output *bundleFile
+	if *out != "" {
+		output, err = createBundleFile(*out)
+		if err != nil {
+			return err
+		}
+		defer output.discard()
+	}
+
 	var opts []client.CallOption
 	if *correlationID != "" {
 		opts = append(opts, client.WithCorrelationID(*correlationID))
@@ -103,13 +115,14 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	}
 
 	bundleJSON := append([]byte(resp.Bundle), '\n')
-	if *out == "" {
+	if output == nil {
 		_, err = e.stdout.Write(bundleJSON)
 	} else {
-		err = os.WriteFile(*out, bundleJSON, 0o644)
+		err = output.commit(bundleJSON)
 	}
 	if err != nil {
-		return fmt.Errorf("write bundle: %w", err)
+		fmt.Fprintf(e.stderr, "signed but not saved: record %s, key hint %s, correlation id %s\n", resp.RecordID, resp.KeyHint, resp.CorrelationID)
+		return fmt.Errorf("write bundle: %w; the signature is in the audit trail as record %s, so sign again to get a bundle", err, resp.RecordID)
 	}
 	fmt.Fprintf(e.stderr, "signed: record %s, key hint %s, correlation id %s\n", resp.RecordID, resp.KeyHint, resp.CorrelationID)
 	if r := resp.Release; r != nil {
@@ -130,7 +143,9 @@ func parseSubject(s string) (api.Subject, error) {
 	if !ok {
 		return api.Subject{}, fmt.Errorf("subject %q has no digest algorithm; write NAME@sha256:HEX", s)
 	}
-	return api.Subject{Name: name, Digest: map[string]string{alg: value}}, nil
+	// signerd accepts only lower-case hex, as the in-toto spec writes it,
+	// so the common upper-case copy from other tools is lowered here.
+	return api.Subject{Name: name, Digest: map[string]string{alg: strings.ToLower(value)}}, nil
 }
 
 // hashSubject names a file by its base name and digests it with SHA-256

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,11 +21,11 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	subjectFile := fs.String("subject-file", "", "artifact `file` the bundle must name by digest")
 	digest := fs.String("digest", "", "artifact digest `sha256:HEX` the bundle must name")
 	predicateType := fs.String("predicate-type", "", "predicate type `URI` the bundle must carry")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
-	if *bundlePath == "" || *keyPath == "" {
-		return usageError("verify needs --bundle and --key")
+	if err := requireFlags("verify", map[string]string{"--bundle": *bundlePath, "--key": *keyPath}); err != nil {
+		return err
 	}
 	if (*subjectFile == "") == (*digest == "") {
 		return usageError("verify needs exactly one of --subject-file or --digest")
@@ -55,7 +56,7 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 
 	res, err := verify.Bundle(bundleJSON, opts)
 	if err != nil {
-		return fmt.Errorf("bundle %s does not verify: %w", *bundlePath, err)
+		return explainVerifyError(err, *bundlePath, *keyPath)
 	}
 	fmt.Fprintf(e.stdout, "verified: predicate type %s, subjects %s\n", res.PredicateType, strings.Join(res.Subjects, ", "))
 	return nil
@@ -72,4 +73,22 @@ func fileSHA256(path string) ([]byte, error) {
 		return nil, fmt.Errorf("hash %s: %w", path, err)
 	}
 	return h.Sum(nil), nil
+}
+
+// explainVerifyError words a verification failure in the command's terms:
+// the bundle file, the --key flag and the artifact.
+func explainVerifyError(err error, bundlePath, keyPath string) error {
+	var keyErr *verify.KeyHintMismatchError
+	var digestErr *verify.DigestMismatchError
+	switch {
+	case errors.Is(err, verify.ErrNotBundle):
+		return fmt.Errorf("%s is %w", bundlePath, err)
+	case errors.As(err, &keyErr):
+		return fmt.Errorf("bundle %s was signed by the key with hint %s, but --key %s has hint %s; verify with the key that signed it (signerctl key prints the daemon's)",
+			bundlePath, keyErr.BundleHint, keyPath, keyErr.KeyHint)
+	case errors.As(err, &digestErr):
+		return fmt.Errorf("bundle %s is not for this artifact: the artifact's digest is %s, but the Statement's subjects are %s",
+			bundlePath, digestErr.Artifact, strings.Join(digestErr.Subjects, ", "))
+	}
+	return fmt.Errorf("bundle %s does not verify: %w", bundlePath, err)
 }
