@@ -141,6 +141,13 @@ func (r *run) renderScenarios(b *strings.Builder) {
 				s.Name, h.Rate, h.Concurrency, o.ThroughputRPS, o.P50MS, o.P90MS, o.P99MS, o.MaxMS, o.Errors)
 		}
 	}
+	fmt.Fprintf(b, "\n### Time per stage\n\nMean time a request spent in each pipeline stage, from the daemon's `signerd_stage_duration_seconds` histograms over all of a scenario's load runs. Stages overlap nothing; what is left of the latency is HTTP, JSON, logging and queueing.\n\n| Scenario | Stage | Mean | Requests |\n|---|---|---|---|\n")
+	for _, s := range r.scenarios {
+		for _, st := range s.Stages {
+			fmt.Fprintf(b, "| %s | %s | %s | %d |\n", s.Name, st.Stage, fmtMicros(st.Mean), st.Count)
+		}
+	}
+
 	fmt.Fprintf(b, "\n### Memory and start-up\n\n| Scenario | RSS idle | Peak RSS under load | Start to READY=1 (warm) |\n|---|---|---|---|\n")
 	for _, s := range r.scenarios {
 		if s.Err != "" {

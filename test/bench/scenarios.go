@@ -39,6 +39,7 @@ type scenarioResult struct {
 	IdleRSSKiB int64
 	LoadRSSKiB int64
 	ReadyTime  time.Duration
+	Stages     []stageTime
 	Err        string
 }
 
@@ -128,6 +129,11 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	}
 	if st, err := readProcStats(d.cmd.Process.Pid); err == nil {
 		res.LoadRSSKiB = st.hwmKiB
+	}
+	if stages, err := scrapeStages(d); err == nil {
+		res.Stages = stages
+	} else {
+		r.notef("scenario %q: stage histograms: %v", sc.name, err)
 	}
 
 	half := res.Best / 2
