@@ -238,6 +238,10 @@ type benchOutput struct {
 	P90MS         float64        `json:"p90_ms"`
 	P99MS         float64        `json:"p99_ms"`
 	MaxMS         float64        `json:"max_ms"`
+
+	// ClientCPU is the load generator's own CPU time over the run, from
+	// its rusage; it shares the cores with the daemon.
+	ClientCPU time.Duration `json:"-"`
 }
 
 func (r *run) loadRun(d *daemon, concurrency int, rate float64, extra ...string) (benchOutput, error) {
@@ -247,12 +251,16 @@ func (r *run) loadRun(d *daemon, concurrency int, rate float64, extra ...string)
 		args = append(args, "--rate", strconv.FormatFloat(rate, 'f', 0, 64))
 	}
 	args = append(args, extra...)
-	out, err := exec.Command(filepath.Join(r.bin, "signerctl"), args...).Output()
+	cmd := exec.Command(filepath.Join(r.bin, "signerctl"), args...)
+	out, err := cmd.Output()
 	var res benchOutput
 	if err != nil {
 		return res, fmt.Errorf("signerctl bench: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	err = json.Unmarshal([]byte(lines[len(lines)-1]), &res)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.ClientCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
 	return res, err
 }

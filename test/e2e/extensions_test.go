@@ -121,6 +121,16 @@ func TestExtensionsInSigningPath(t *testing.T) {
 		})
 	}
 
+	// The admin socket's status counts the loaded modules.
+	status, err := exec.Command(filepath.Join(testenv.Binaries(t), "signerctl"),
+		"--admin-socket", filepath.Join(filepath.Dir(socket), "admin.sock"), "status").CombinedOutput()
+	if err != nil {
+		t.Fatalf("signerctl status: %v\n%s", err, status)
+	}
+	if !strings.Contains(string(status), "extensions: 3") {
+		t.Errorf("status does not count the three extensions:\n%s", status)
+	}
+
 	// The audit trail records each extension's verdict.
 	var verdicts []string
 	for _, rec := range readTrail(t, filepath.Join(stateDir, "audit")) {
