@@ -190,6 +190,11 @@ func (c *Client) doRaw(ctx context.Context, method, path string, data []byte, ha
 		apiErr := decodeError(resp, body)
 		if attempt == 0 && IsCode(apiErr, api.CodeUseDPoPNonce) && c.creds != nil && c.creds.DPoPKey != nil &&
 			resp.Header.Get(api.HeaderDPoPNonce) != "" {
+			// The retry is the same request to the caller, so it keeps
+			// the correlation id the daemon gave the first attempt.
+			if id := resp.Header.Get(api.HeaderCorrelationID); id != "" {
+				opts = append(opts[:len(opts):len(opts)], WithCorrelationID(id))
+			}
 			continue
 		}
 		return apiErr

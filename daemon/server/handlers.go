@@ -189,9 +189,11 @@ func (s *Server) handleSign(x *exchange) {
 		BodyBytes:     body.n,
 		Audit:         s.audit,
 	})
-	if res != nil {
+	if res != nil && res.Tenant != "" {
 		x.tenant = res.Tenant
 		x.attrs = append(x.attrs, slog.String(logkey.Tenant, res.Tenant))
+	}
+	if res != nil {
 		if res.RecordID != "" {
 			x.attrs = append(x.attrs, slog.String(logkey.RecordID, res.RecordID))
 		}

@@ -453,4 +453,19 @@ func TestDPoPChallengeIsNotADenial(t *testing.T) {
 			t.Errorf("the nonce challenge is logged as a denial: %s", line)
 		}
 	}
+
+	// The retry after the challenge keeps the first attempt's correlation
+	// id, so both log lines join on it.
+	ids := map[string]int{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "path=/v1/sign/dsse") {
+			continue
+		}
+		if i := strings.Index(line, "correlation_id="); i >= 0 {
+			ids[strings.Fields(line[i:])[0]]++
+		}
+	}
+	if len(ids) != 1 {
+		t.Errorf("challenge and retry have %d correlation ids, want 1: %v", len(ids), ids)
+	}
 }

@@ -169,3 +169,35 @@ func TestStartRefusesSharedStateDir(t *testing.T) {
 		t.Error("the refused daemon created its key before checking the lock")
 	}
 }
+
+// A denial after the tenant matched is logged with the tenant and its
+// audit record, so an administrator can find a tenant's failed requests.
+func TestDenialLoggedWithTenant(t *testing.T) {
+	d := testenv.StartDev(t)
+	c := client.New(d.Socket)
+	defer c.Close()
+
+	_, err := c.Sign(context.Background(), &api.SignRequest{
+		Subjects:      []api.Subject{{Name: "a", Digest: map[string]string{"sha256": "ABC"}}},
+		PredicateType: "https://example.com/p",
+		Predicate:     []byte(`{}`),
+	}, client.WithCorrelationID("tenant-denial-1"))
+	if !client.IsCode(err, api.CodeInvalidRequest) {
+		t.Fatalf("Sign with a bad digest: error = %v, want invalid_request", err)
+	}
+
+	var line string
+	for _, l := range strings.Split(d.Log(), "\n") {
+		if strings.Contains(l, "correlation_id=tenant-denial-1") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no log line for the request:\n%s", d.Log())
+	}
+	for _, want := range []string{"tenant=dev", "record_id=", "outcome=denied"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line lacks %q: %s", want, line)
+		}
+	}
+}
