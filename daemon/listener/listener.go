@@ -4,8 +4,9 @@
 // A self-bound socket is created safely:
 //   - the path must fit the kernel's sun_path limit, reported at start;
 //   - the parent directory must be owned by the daemon's user and not
-//     writable by group or others, so nobody can swap the socket file; a
-//     missing directory is created with mode 0750 when its parent exists;
+//     writable by group or others, so no other user can swap the socket
+//     file. A missing directory is created with mode 0750 when its
+//     parent exists;
 //   - an existing socket is dialled first: if a live daemon answers, Bind
 //     fails, and if nothing listens (a crash left it), it is replaced;
 //   - the socket's mode is set with fchmod on the unbound socket, which
@@ -111,7 +112,7 @@ func Bind(opts BindOptions) (*net.UnixListener, error) {
 
 // checkParentDir rejects a directory that others could use to replace the
 // socket: it must exist, be owned by the daemon's effective uid (or root),
-// and be writable by nobody else.
+// and be writable by no other user.
 func checkParentDir(dir string) error {
 	st, err := os.Lstat(dir)
 	if errors.Is(err, os.ErrNotExist) {
