@@ -145,6 +145,8 @@ func (s *FileSigner) Algorithm() Algorithm { return s.alg }
 // URI returns file:///path.
 func (s *FileSigner) URI() string { return s.uri }
 
+func (s *FileSigner) signsInMemory() {}
+
 // Close does nothing: the key lives in memory until the process exits.
 func (s *FileSigner) Close() error { return nil }
 

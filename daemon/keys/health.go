@@ -49,6 +49,14 @@ func Monitor(s Signer, timeout time.Duration) *Monitored {
 // returns when ctx ends even if the backend has not responded, and the
 // backend's call then finishes in the background.
 func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, error) {
+	// A key in memory signs without I/O and cannot hang, so it is called
+	// directly; a goroutine and a timer per signature would only cost.
+	if _, ok := m.Signer.(inMemory); ok {
+		sig, err := m.Signer.SignMessage(ctx, message)
+		m.record(err)
+		return sig, err
+	}
+
 	if m.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.timeout)
@@ -74,6 +82,10 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 	m.record(r.err)
 	return r.sig, r.err
 }
+
+// inMemory is implemented by signers whose SignMessage computes in the
+// daemon's memory, with no device, token or network to wait for.
+type inMemory interface{ signsInMemory() }
 
 func (m *Monitored) record(err error) {
 	m.mu.Lock()

@@ -115,3 +115,27 @@ func TestMonitorLogsChanges(t *testing.T) {
 		t.Errorf("logged %d recovery lines, want 1:\n%s", n, log)
 	}
 }
+
+// A file key is signed in memory, so Monitored calls it directly and
+// still records its outcome as the key's health.
+func TestMonitorFileKeyDirect(t *testing.T) {
+	s, err := Open(context.Background(), "file://"+t.TempDir()+"/k", Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(inMemory); !ok {
+		t.Fatal("the file signer does not report that it signs in memory")
+	}
+
+	m := Monitor(s, time.Second)
+	sig, err := m.SignMessage(context.Background(), []byte("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(s.Public(), s.Algorithm(), []byte("m"), sig); err != nil {
+		t.Errorf("signature from the direct path does not verify: %v", err)
+	}
+	if err := m.Health(context.Background()); err != nil {
+		t.Errorf("Health after a good signature = %v", err)
+	}
+}

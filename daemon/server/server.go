@@ -19,7 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/peercred"
 	"github.com/signerd/signerd/daemon/pipeline"
@@ -161,9 +160,6 @@ func callerFrom(ctx context.Context) (*peercred.Identity, error) {
 		return nil, fmt.Errorf("request ended before the caller identity was read: %w", ctx.Err())
 	}
 }
-
-// HTTPConfig returns the limits the server was built with.
-func (s *Server) HTTPConfig() config.HTTPConfig { return s.state.Load().Config.HTTP }
 
 // logCaller returns the identity fields of a request's log line.
 func logCaller(id *peercred.Identity) []any {
