@@ -28,7 +28,7 @@ func (c *Client) Status(ctx context.Context) (*api.StatusResponse, error) {
 	return &resp, nil
 }
 
-// Reload asks the daemon to reload its config. On failure the daemon
+// Reload requests a reload of the daemon's config. On failure the daemon
 // keeps its previous config and the error has code api.CodeReloadFailed.
 // c must be bound to the admin socket.
 func (c *Client) Reload(ctx context.Context) (*api.ReloadResponse, error) {

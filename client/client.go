@@ -109,7 +109,7 @@ func WithCorrelationID(id string) CallOption {
 	return func(r *http.Request) { r.Header.Set(api.HeaderCorrelationID, id) }
 }
 
-// Sign asks the daemon to sign an in-toto Statement built from req.
+// Sign requests a signature over an in-toto Statement built from req.
 func (c *Client) Sign(ctx context.Context, req *api.SignRequest, opts ...CallOption) (*api.SignResponse, error) {
 	var resp api.SignResponse
 	if err := c.do(ctx, http.MethodPost, api.PathSignDSSE, req, &resp, opts); err != nil {
@@ -139,7 +139,7 @@ func (c *Client) Key(ctx context.Context) (*api.KeyResponse, error) {
 	return &resp, nil
 }
 
-// WhoAmI returns the caller as the daemon sees it.
+// WhoAmI returns the caller identity the daemon recorded for this connection.
 func (c *Client) WhoAmI(ctx context.Context) (*api.WhoAmIResponse, error) {
 	var resp api.WhoAmIResponse
 	if err := c.do(ctx, http.MethodGet, api.PathWhoAmI, nil, &resp, nil); err != nil {

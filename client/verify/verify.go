@@ -24,7 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
-// Options say what the bundle must prove.
+// Options are what the bundle must prove.
 type Options struct {
 	// PublicKeyPEM is the trusted PKIX public key in PEM form.
 	PublicKeyPEM []byte
@@ -85,7 +85,7 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if res.Statement == nil {
-		return nil, errors.New("bundle holds no in-toto Statement")
+		return nil, errors.New("bundle contains no in-toto Statement")
 	}
 
 	out := &Result{PredicateType: res.Statement.GetPredicateType()}

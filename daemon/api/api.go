@@ -121,7 +121,7 @@ type Caller struct {
 	// ExecutableHashCached is true when the SHA-256 came from the daemon's
 	// cache rather than a new read of the image.
 	ExecutableHashCached bool `json:"executableHashCached,omitempty"`
-	// ExecutableHashSkipped says why ExecutableSHA256 is empty.
+	// ExecutableHashSkipped is the reason ExecutableSHA256 is empty.
 	ExecutableHashSkipped string `json:"executableHashSkipped,omitempty"`
 	// ExecutableDeleted is true when the running image was unlinked or
 	// replaced on disk after the process started.

@@ -3,9 +3,9 @@
 // GET /v1/healthz, GET /v1/status and the systemd STATUS line read them.
 //
 // A component that has never reported is not listed. The daemon is
-// "degraded" while any listed component reports an error; it keeps
-// serving, and each stage decides for itself whether it can work (the
-// audit trail, for example, fails closed).
+// "degraded" while any listed component reports an error. It keeps
+// serving, and each stage decides for itself whether it can work: the
+// audit trail, for example, fails closed.
 package health
 
 import (

@@ -80,7 +80,7 @@ func loadKeyFile(path string) (crypto.Signer, error) {
 
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("key file %s holds no PKCS#8 PEM block (\"-----BEGIN PRIVATE KEY-----\")", path)
+		return nil, fmt.Errorf("key file %s contains no PKCS#8 PEM block (\"-----BEGIN PRIVATE KEY-----\")", path)
 	}
 	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
@@ -88,7 +88,7 @@ func loadKeyFile(path string) (crypto.Signer, error) {
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("key file %s holds a %T, which cannot sign", path, key)
+		return nil, fmt.Errorf("key file %s contains a %T, which cannot sign", path, key)
 	}
 	return signer, nil
 }

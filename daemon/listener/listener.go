@@ -7,8 +7,9 @@
 //     writable by group or others, so no other user can swap the socket
 //     file. A missing directory is created with mode 0750 when its
 //     parent exists;
-//   - an existing socket is dialled first: if a live daemon answers, Bind
-//     fails, and if nothing listens (a crash left it), it is replaced;
+//   - an existing socket is dialled first: if a live daemon accepts the
+//     connection, Bind fails, and if nothing listens (a crash left it),
+//     it is replaced;
 //   - the socket's mode is set with fchmod on the unbound socket, which
 //     Linux applies at bind, so the file never exists with a wider mode.
 package listener

@@ -32,7 +32,7 @@ const (
 	CallerContainer  = "caller_container"
 	CallerLiveness   = "caller_liveness"
 
-	// Reason says why a caller was denied.
+	// Reason is why a caller was denied.
 	Reason = "reason"
 
 	Tenant = "tenant"

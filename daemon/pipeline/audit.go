@@ -52,11 +52,11 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 	aerr := req.Audit.Append(ctx, rec)
 	auditDone()
 	if err != nil {
-		// A denial stands whether or not its record was written; a
-		// failure to record it shows in the trail's health and log. A
-		// stage may return a partial Result with its error, for the log;
-		// when it returned none, the tenant and the record id still go
-		// to the log line, so a tenant's denials can be found by tenant.
+		// The denial is returned whether or not its record was written,
+		// because a failure to record it shows in the trail's health and
+		// log. A stage may return a partial Result with its error, for the
+		// log. When it returned none, the tenant and the record id still
+		// go to the log line, so a tenant's denials can be found by tenant.
 		if res == nil && (rec.Tenant != "" || aerr == nil) {
 			res = &Result{Tenant: rec.Tenant}
 		}

@@ -50,7 +50,8 @@ func (t *Tenant) AllowsPredicate(predicateType string) bool {
 type rule struct {
 	config.ResolvedRule
 
-	// auth is what the caller must present besides its peer credentials.
+	// auth is the credential the caller must present besides its peer
+	// credentials: peercred, optok or optok-dpop.
 	auth string
 }
 

@@ -149,7 +149,7 @@ func (s *Server) route(x *exchange) {
 	}
 }
 
-// allow reports whether the request uses method, and answers 405 if not.
+// allow reports whether the request uses method, and writes a 405 if not.
 func (x *exchange) allow(method string) bool {
 	if x.r.Method == method || (method == http.MethodGet && x.r.Method == http.MethodHead) {
 		return true

@@ -3,10 +3,11 @@
 // Each connection's caller identity is read from the kernel once, at
 // accept, and every request on that connection carries it. Before routing,
 // each request passes guards that keep the socket from being reached
-// through a browser or a confused proxy: the Host must be signer.localhost
-// or empty, requests with Origin or Referer are rejected, absolute-form
-// targets are rejected, and request bodies must be application/json within
-// the configured size. Every error is a JSON body with a stable code.
+// through a browser or a confused proxy. The Host must be signer.localhost
+// (or absent in HTTP/1.0), and requests with Origin or Referer and
+// absolute-form targets are rejected. Request bodies must be
+// application/json within the configured size. Every error is a JSON body
+// with a stable code.
 package server
 
 import (

@@ -30,7 +30,7 @@ type ProofClaims struct {
 	Thumbprint string           `json:"-"`
 }
 
-// ProofCheck is what a DPoP proof must match.
+// ProofCheck is the request context a DPoP proof must match.
 type ProofCheck struct {
 	// Method is the request's method; htm must equal it exactly.
 	Method string
@@ -49,8 +49,8 @@ type ProofCheck struct {
 
 	Now time.Time
 
-	// MaxAge is how old iat may be; Leeway is how far in the future it may
-	// be.
+	// MaxAge is the maximum age of iat, and Leeway the maximum time iat
+	// may lie in the future.
 	MaxAge time.Duration
 	Leeway time.Duration
 
@@ -125,7 +125,7 @@ func verifyProofSignature(raw string) (*ProofClaims, error) {
 		return nil, errors.New("header has no jwk")
 	}
 	if !jwk.IsPublic() {
-		return nil, errors.New("jwk holds a private key; send the public key only")
+		return nil, errors.New("jwk header contains a private key; send the public key only")
 	}
 	if !jwk.Valid() {
 		return nil, errors.New("jwk is not a valid key")

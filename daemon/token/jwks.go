@@ -22,7 +22,7 @@ type KeySet struct {
 }
 
 // LoadKeySet reads a JWKS file. Every key must be a public ES256 (P-256)
-// or EdDSA (Ed25519) key with a kid; a key whose alg is set must agree
+// or EdDSA (Ed25519) key with a kid. A key whose alg is set must agree
 // with its type, and "use", when set, must be "sig". A file that breaks
 // any rule is rejected whole, so a typo never silently drops a key.
 func LoadKeySet(path string) (*KeySet, error) {
@@ -43,7 +43,7 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 		return nil, fmt.Errorf("key set is not a valid JWKS: %w", err)
 	}
 	if len(set.Keys) == 0 {
-		return nil, errors.New("key set holds no keys")
+		return nil, errors.New("key set contains no keys; add the issuer's public keys")
 	}
 
 	ks := &KeySet{}
@@ -52,7 +52,7 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 			return nil, fmt.Errorf("key %d has no kid", i)
 		}
 		if !k.IsPublic() {
-			return nil, fmt.Errorf("key %q holds a private key; publish public keys only", k.KeyID)
+			return nil, fmt.Errorf("key %q contains a private key; publish public keys only", k.KeyID)
 		}
 		if k.Use != "" && k.Use != "sig" {
 			return nil, fmt.Errorf("key %q has use %q, want sig", k.KeyID, k.Use)

@@ -50,7 +50,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// cmdReload asks the daemon to reload its config.
+// cmdReload requests a reload of the daemon's config.
 func cmdReload(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("signerctl reload", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)

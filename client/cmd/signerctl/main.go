@@ -31,7 +31,7 @@ type command struct {
 	run     func(ctx context.Context, env *env, args []string) error
 }
 
-// env is what every command shares.
+// env is the state every command shares.
 type env struct {
 	socket      string
 	adminSocket string
