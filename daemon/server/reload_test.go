@@ -131,9 +131,9 @@ func TestInFlightRequestKeepsOldState(t *testing.T) {
 	}
 	waitUntil(t, "the old state to close after its last request", old.Closed)
 
-	if !strings.Contains(logs.String(), `"correlation_id":"inflight-1"`) {
-		t.Errorf("request log lacks the correlation id:\n%s", logs)
-	}
+	waitUntil(t, "a request log line with the correlation id", func() bool {
+		return strings.Contains(logs.String(), `"correlation_id":"inflight-1"`)
+	})
 	if fresh.Closed() {
 		t.Error("the new state is closed")
 	}

@@ -186,15 +186,7 @@ func TestDenialLoggedWithTenant(t *testing.T) {
 		t.Fatalf("Sign with a bad digest: error = %v, want invalid_request", err)
 	}
 
-	var line string
-	for _, l := range strings.Split(d.Log(), "\n") {
-		if strings.Contains(l, "correlation_id=tenant-denial-1") {
-			line = l
-		}
-	}
-	if line == "" {
-		t.Fatalf("no log line for the request:\n%s", d.Log())
-	}
+	line := d.WaitLine(t, "correlation_id=tenant-denial-1")
 	for _, want := range []string{"tenant=dev", "record_id=", "outcome=denied"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("log line lacks %q: %s", want, line)

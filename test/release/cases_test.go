@@ -192,15 +192,11 @@ func TestSignRequiresVerifiedRelease(t *testing.T) {
 	})
 }
 
-// assertLogged checks that a request log line carries want and the image.
+// assertLogged waits for a request log line that carries want, the
+// image and the release evidence.
 func assertLogged(t *testing.T, s *suite, want, image string) {
 	t.Helper()
-	for _, line := range strings.Split(s.daemon.Log(), "\n") {
-		if strings.Contains(line, want) && strings.Contains(line, image) && strings.Contains(line, "release_evidence=") {
-			return
-		}
-	}
-	t.Errorf("daemon log has no line with %q, the image and its evidence:\n%s", want, s.daemon.Log())
+	s.daemon.WaitLine(t, want, image, "release_evidence=")
 }
 
 // replayedSignature copies the cosign bundle of one image onto another

@@ -230,6 +230,21 @@ func (c *container) waitFor(what string, cond func() bool) {
 	}
 }
 
+// journal runs journalctl with args until its output contains want, for
+// up to 30 seconds, and returns the last output. journald stores a line
+// some time after the daemon wrote it, so a single query can miss it.
+func (c *container) journal(want string, args ...string) string {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := c.mustExec(append([]string{"journalctl", "--no-pager"}, args...)...)
+		if strings.Contains(out, want) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // hostPath returns the host path of a file inside the container.
 func (c *container) hostPath(p string) string {
 	return filepath.Join("/proc", strconv.Itoa(c.leader), "root", p)

@@ -123,7 +123,7 @@ func TestUnitsUnderSystemd(t *testing.T) {
 	})
 
 	t.Run("journal fields", func(t *testing.T) {
-		out := c.mustExec("journalctl", "--no-pager", "-o", "json", "-u", service, "CORRELATION_ID=loadgen-1")
+		out := c.journal("loadgen-1", "-o", "json", "-u", service, "CORRELATION_ID=loadgen-1")
 		var entry map[string]any
 		if err := json.Unmarshal([]byte(firstLine(out)), &entry); err != nil {
 			t.Fatalf("journalctl found no entry for CORRELATION_ID=loadgen-1: %q", out)
@@ -167,7 +167,7 @@ func TestUnitsUnderSystemd(t *testing.T) {
 		if err != nil || !strings.Contains(out, `"tenant": "root"`) {
 			t.Fatalf("whoami after a broken reload: %v\n%s", err, out)
 		}
-		logs := c.mustExec("journalctl", "--no-pager", "-u", service, "MESSAGE=reload failed, keeping the running config")
+		logs := c.journal("reload failed", "-u", service, "MESSAGE=reload failed, keeping the running config")
 		if !strings.Contains(logs, "reload failed") {
 			t.Errorf("journal has no reload failure:\n%s", logs)
 		}
@@ -193,7 +193,7 @@ func TestUnitsUnderSystemd(t *testing.T) {
 		if n := c.property(service, "NRestarts"); n == restarts {
 			t.Errorf("NRestarts stayed %s after the watchdog fired", n)
 		}
-		logs := c.mustExec("journalctl", "--no-pager", "-u", service)
+		logs := c.journal("Watchdog timeout", "-u", service)
 		if !strings.Contains(logs, "Watchdog timeout") {
 			t.Errorf("journal does not show a watchdog timeout:\n%s", tail([]byte(logs), 2000))
 		}
@@ -212,7 +212,7 @@ func TestUnitsUnderSystemd(t *testing.T) {
 				t.Errorf("%s vanished when the service stopped", p)
 			}
 		}
-		logs := c.mustExec("journalctl", "--no-pager", "-u", service, "-n", "20")
+		logs := c.journal("signerd stopped", "-u", service, "-n", "20")
 		if !strings.Contains(logs, "signerd stopped") {
 			t.Errorf("journal lacks the stop message:\n%s", logs)
 		}

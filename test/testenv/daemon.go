@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,35 @@ func (d *Daemon) Log() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.log.String()
+}
+
+// WaitLine waits until the daemon's log has a line that contains every
+// string in want, and returns that line. The daemon logs a request after
+// it has written the response, and the log reaches the test through a
+// pipe, so a test that has its response may not have the log line yet.
+func (d *Daemon) WaitLine(t testing.TB, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(d.Log(), "\n") {
+			if containsAll(line, want) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("signerd log has no line with all of %q within 30s:\n%s", want, d.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 type lockedWriter struct{ d *Daemon }
