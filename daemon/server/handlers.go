@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
-	"github.com/signerd/signerd/daemon/health"
 	"github.com/signerd/signerd/daemon/logkey"
 	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/peercred"
@@ -253,19 +252,7 @@ func (s *Server) handleWhoAmI(x *exchange) {
 // answers 200: the body says what fails, and the stages that depend on
 // the failing component reject their requests themselves.
 func (s *Server) handleHealthz(x *exchange) {
-	status, checks := health.Snapshot()
-	if err := s.state.Load().KeyHealth.Health(x.r.Context()); err != nil {
-		status = "degraded"
-		checks["key"] = err.Error()
-	} else if _, failing := checks["key"]; !failing {
-		checks["key"] = "ok"
-	}
-	if err := s.auditHealth(); err != nil {
-		status = "degraded"
-		checks["audit"] = err.Error()
-	} else {
-		checks["audit"] = "ok"
-	}
+	status, checks := s.Health(x.r.Context())
 	x.reply(http.StatusOK, &api.HealthResponse{Status: status, Checks: checks})
 }
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -16,7 +17,7 @@ func (r *runner) status() *api.StatusResponse {
 	st := r.srv.Acquire()
 	defer st.Release()
 
-	state, checks := health.Snapshot()
+	state, checks := r.srv.Health(context.Background())
 	r.mu.Lock()
 	reloads, lastErr := r.reloads, r.lastReloadErr
 	r.mu.Unlock()
@@ -44,7 +45,7 @@ func (r *runner) statusLine() string {
 	defer st.Release()
 	sum := st.Summary()
 
-	state, checks := health.Snapshot()
+	state, checks := r.srv.Health(context.Background())
 	keyState := checks["key"]
 	if keyState == "" {
 		keyState = "unchecked"

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"syscall"
 
 	"github.com/signerd/signerd/client"
@@ -31,15 +33,22 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		return printJSON(e, s)
 	}
 
-	fmt.Fprintf(e.stdout, "status:     %s\n", s.Status)
+	// A failed reload leaves the daemon serving its previous config, so
+	// the status stays as it was, but an administrator who just edited
+	// the config must see it first.
+	if s.LastReloadError != "" {
+		fmt.Fprintf(e.stdout, "status:     %s, serving the previous config: the last reload failed\n", s.Status)
+	} else {
+		fmt.Fprintf(e.stdout, "status:     %s\n", s.Status)
+	}
 	fmt.Fprintf(e.stdout, "version:    %s (pid %d, started %s)\n", s.Version, s.PID, s.StartedAt)
 	fmt.Fprintf(e.stdout, "tenants:    %d\n", s.Summary.Tenants)
 	fmt.Fprintf(e.stdout, "extensions: %d\n", s.Summary.Extensions)
 	fmt.Fprintf(e.stdout, "key:        %s, hint %s\n", s.Summary.KeyBackend, s.Summary.KeyHint)
 	fmt.Fprintf(e.stdout, "loaded:     %s (%d reloads since start)\n", s.Summary.LoadedAt, s.Reloads)
 	fmt.Fprintf(e.stdout, "requests:   %d served, %d in flight\n", s.RequestsServed, s.RequestsInFlight)
-	for name, v := range s.Checks {
-		fmt.Fprintf(e.stdout, "check:      %s: %s\n", name, v)
+	for _, name := range slices.Sorted(maps.Keys(s.Checks)) {
+		fmt.Fprintf(e.stdout, "check:      %s: %s\n", name, s.Checks[name])
 	}
 	if s.LastReloadError != "" {
 		fmt.Fprintf(e.stdout, "last reload failed: %s\n", s.LastReloadError)
