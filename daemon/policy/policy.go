@@ -55,7 +55,44 @@ type rule struct {
 	auth string
 }
 
-func (r rule) matches(id *peercred.Identity) bool { return r.mismatch(id) == "" }
+// matches reports whether the rule admits id. It makes the same checks
+// as mismatch without putting a failure into words, because Match calls
+// it for every rule on every request; a test holds the two together.
+func (r rule) matches(id *peercred.Identity) bool {
+	if r.UID != nil && *r.UID != id.UID {
+		return false
+	}
+	if r.GID != nil && *r.GID != id.GID {
+		return false
+	}
+	if r.SupplementaryGID != nil && !slices.Contains(id.Groups, *r.SupplementaryGID) {
+		return false
+	}
+
+	if (r.Executable != "" || r.ExecutableSHA256 != "") && id.Exe.Unavailable != "" {
+		return false
+	}
+	if r.ExecutableSHA256 != "" && (id.Exe.SHA256 == "" || id.Exe.SHA256 != r.ExecutableSHA256) {
+		return false
+	}
+
+	cgroupRule := r.SystemdUnit != "" || r.CgroupPrefix != "" || r.ContainerID != ""
+	if cgroupRule && id.Cgroup.OutsideNamespace {
+		return false
+	}
+	if r.SystemdUnit != "" && id.Cgroup.SystemdUnit != r.SystemdUnit {
+		return false
+	}
+	if r.CgroupPrefix != "" && !config.CgroupHasPrefix(id.Cgroup.Path, r.CgroupPrefix) {
+		return false
+	}
+	if r.ContainerID != "" && id.Cgroup.ContainerID != r.ContainerID {
+		return false
+	}
+
+	// The path selector reads the file system, so it goes last.
+	return r.Executable == "" || executableMismatch(r.Executable, id) == ""
+}
 
 // mismatch returns "" when the rule admits id, else the first selector
 // that failed.
@@ -166,13 +203,14 @@ func (p *Policy) Match(id *peercred.Identity) (*Tenant, string) {
 		return nil, "caller has no identity"
 	}
 
+	// Every tenant is tried, so a caller two tenants admit is refused.
+	// Reasons for the rules that did not match are only put into words
+	// when no tenant matched: building them for every request would cost
+	// more than the matching itself.
 	var found *Tenant
-	var misses []string
 	for _, t := range p.tenants {
-		for i, r := range t.rules {
-			why := r.mismatch(id)
-			if why != "" {
-				misses = append(misses, fmt.Sprintf("tenant %q rule %d: %s", t.Name, i, why))
+		for _, r := range t.rules {
+			if !r.matches(id) {
 				continue
 			}
 			if found != nil && found != t {
@@ -184,9 +222,22 @@ func (p *Policy) Match(id *peercred.Identity) (*Tenant, string) {
 		}
 	}
 	if found == nil {
-		return nil, noMatchReason(id, misses)
+		return nil, noMatchReason(id, p.misses(id))
 	}
 	return found, ""
+}
+
+// misses says, for each rule, why it does not admit id.
+func (p *Policy) misses(id *peercred.Identity) []string {
+	var out []string
+	for _, t := range p.tenants {
+		for i, r := range t.rules {
+			if why := r.mismatch(id); why != "" {
+				out = append(out, fmt.Sprintf("tenant %q rule %d: %s", t.Name, i, why))
+			}
+		}
+	}
+	return out
 }
 
 // noMatchReason lists why each rule failed, bounded so a large policy

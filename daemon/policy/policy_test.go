@@ -129,6 +129,10 @@ func TestMatchSelectors(t *testing.T) {
 			if !tc.want && !strings.Contains(reason, tc.reason) {
 				t.Errorf("reason %q does not contain %q", reason, tc.reason)
 			}
+			r := p.tenants[0].rules[0]
+			if why := r.mismatch(id); r.matches(id) != (why == "") {
+				t.Errorf("matches = %v but mismatch = %q: the two checks disagree", r.matches(id), why)
+			}
 		})
 	}
 }

@@ -13,6 +13,8 @@ var goBenchPackages = []string{
 	"./daemon/dsse",
 	"./daemon/bundle",
 	"./daemon/policy",
+	"./daemon/audit",
+	"./daemon/server",
 	"./daemon/keys",
 	"./daemon/keys/tpmkey",
 	"./daemon/keys/pkcs11key",

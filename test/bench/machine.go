@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 )
 
 // machine describes where the benchmarks ran.
@@ -15,6 +16,10 @@ type machine struct {
 	Kernel string
 	Go     string
 	Memory string
+
+	// SyncLatency is the median time to append one audit-sized line
+	// and sync it, in the directory that holds the daemons' state.
+	SyncLatency time.Duration
 }
 
 func describeMachine() machine {

@@ -41,8 +41,8 @@ func (r *run) render() string {
 	fmt.Fprintf(&b, "# Benchmarks\n\n")
 	fmt.Fprintf(&b, "Written by `make bench` (`go run ./test/bench`) on %s, in one run on one machine. Do not edit by hand: run `make bench` again.\n\n",
 		r.started.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "| Machine | |\n|---|---|\n| CPU | %s |\n| Cores | %d |\n| Memory | %s |\n| Kernel | %s |\n| Go | %s |\n\n",
-		m.CPU, m.Cores, m.Memory, m.Kernel, m.Go)
+	fmt.Fprintf(&b, "| Machine | |\n|---|---|\n| CPU | %s |\n| Cores | %d |\n| Memory | %s |\n| Kernel | %s |\n| Go | %s |\n| Disk: append and fsync of a 600-byte line, median of 200 | %s |\n\n",
+		m.CPU, m.Cores, m.Memory, m.Kernel, m.Go, fmtMillis(m.SyncLatency))
 	fmt.Fprintf(&b, "The load generator (`signerctl bench`) runs on the same cores as the daemon, so end-to-end numbers include its cost. Each load run lasts %s.\n\n", r.duration)
 
 	r.renderTargets(&b)
@@ -50,6 +50,7 @@ func (r *run) render() string {
 	r.renderScenarios(&b)
 	r.renderCosign(&b)
 
+	r.renderBounds(&b)
 	r.renderAnalysis(&b)
 
 	if r.goBench != "" {
@@ -111,6 +112,8 @@ func bestCPUPerReq(s *scenarioResult) time.Duration {
 	}
 	return best.CPUPerReq
 }
+
+func fmtMillis(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func fmtMicros(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
 
@@ -182,6 +185,49 @@ func (r *run) renderCosign(b *strings.Builder) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return strings.ReplaceAll(line, "|", "/")
+}
+
+// renderBounds works out, from this run's own measurements, the two
+// limits on the plain path's throughput that do not depend on how fast
+// the daemon's code is: the cores (daemon and load generator CPU per
+// request) and the disk (one sync per request's wait, at a given
+// concurrency, by Little's law).
+func (r *run) renderBounds(b *strings.Builder) {
+	raw := r.rawRate("file, ecdsa-p256-sha256")
+	s := r.scenario("no extensions")
+	if s == nil || raw == 0 || len(s.Points) == 0 {
+		return
+	}
+	best := s.Points[0]
+	for _, p := range s.Points {
+		if p.Result.ThroughputRPS >= best.Result.ThroughputRPS {
+			best = p
+		}
+	}
+	o := best.Result
+	if o.Requests == 0 {
+		return
+	}
+	clientCPU := o.ClientCPU / time.Duration(o.Requests)
+	perReq := best.CPUPerReq + clientCPU
+
+	fmt.Fprintf(b, "## What bounds the plain path\n\n")
+	fmt.Fprintf(b, "Worked out from this run's numbers for the best load point (no extensions, concurrency %d, %.0f/s):\n\n", best.Concurrency, o.ThroughputRPS)
+	if perReq > 0 {
+		cpuBound := float64(r.cores) * float64(time.Second) / float64(perReq)
+		fmt.Fprintf(b, "- **Cores.** Each request costs %s of daemon CPU and %s of load generator CPU on the same %d cores, so at most %.0f requests/s fit: %.0f%% of the raw rate.\n",
+			fmtMicros(best.CPUPerReq), fmtMicros(clientCPU), r.cores, cpuBound, 100*cpuBound/raw)
+	}
+	if sync := r.machine.SyncLatency; sync > 0 {
+		syncBound := float64(best.Concurrency) * float64(time.Second) / float64(sync)
+		fmt.Fprintf(b, "- **Disk.** A signature is returned only after its audit record is synced, and one sync takes %s here. With %d requests in flight, each waiting for at least one sync, at most %.0f requests/s can complete (Little's law): %.0f%% of the raw rate. Group commit lets one sync serve every record waiting for it, so the bound grows with concurrency, not with speed.\n",
+			fmtMillis(sync), best.Concurrency, syncBound, 100*syncBound/raw)
+	}
+	if m := r.scenario(noExtensionsInMemory); m != nil {
+		fmt.Fprintf(b, "- **Without the disk.** The same daemon with its state directory on a tmpfs (not durable, for comparison only) reached %.0f/s: %.0f%% of the raw rate.\n",
+			m.Best, 100*m.Best/raw)
+	}
+	b.WriteString("\n")
 }
 
 // renderAnalysis explains where the time goes, from CPU profiles of the

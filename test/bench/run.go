@@ -117,15 +117,20 @@ type daemon struct {
 }
 
 // startDaemon writes a config with the given tenants section and starts
-// signerd with it. It returns once READY=1 arrives and the time that took.
-func (r *run) startDaemon(name, tenants string) (*daemon, time.Duration, error) {
+// signerd with it. The state directory (audit trail, caches) is stateDir,
+// or one in the daemon's directory when stateDir is empty. It returns once
+// READY=1 arrives and the time that took.
+func (r *run) startDaemon(name, stateDir, tenants string) (*daemon, time.Duration, error) {
 	dir := filepath.Join(r.work, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, err
 	}
+	if stateDir == "" {
+		stateDir = filepath.Join(dir, "state")
+	}
 	socket := filepath.Join(dir, "s.sock")
-	cfg := fmt.Sprintf("socket:\n  path: %s\n  mode: \"0600\"\nstate_dir: %s/state\nkey:\n  uri: file://%s/signing.key\nlog:\n  format: json\n%s",
-		socket, dir, dir, tenants)
+	cfg := fmt.Sprintf("socket:\n  path: %s\n  mode: \"0600\"\nstate_dir: %s\nkey:\n  uri: file://%s/signing.key\nlog:\n  format: json\n%s",
+		socket, stateDir, dir, tenants)
 	cfgPath := filepath.Join(dir, "signerd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, 0, err

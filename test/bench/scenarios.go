@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +23,11 @@ type scenario struct {
 
 	// clientArgs are extra signerctl bench flags.
 	clientArgs []string
+
+	// memoryState puts the state directory, and so the audit trail, on a
+	// tmpfs. Such a trail is not durable; the scenario shows what the
+	// disk's sync latency costs, not a way to run signerd.
+	memoryState bool
 }
 
 // loadPoint is one load run against one scenario.
@@ -43,6 +50,10 @@ type scenarioResult struct {
 	Err        string
 }
 
+// noExtensionsInMemory is the plain scenario with its audit trail on a
+// tmpfs, where a sync costs next to nothing.
+const noExtensionsInMemory = "no extensions, audit trail on tmpfs"
+
 const plainTenants = `tenants:
   - name: bench
     predicate_types: ["*"]
@@ -53,6 +64,7 @@ const plainTenants = `tenants:
 func (r *run) scenarioList() []scenario {
 	return []scenario{
 		{name: "no extensions", tenants: plainTenants},
+		{name: noExtensionsInMemory, tenants: plainTenants, memoryState: true},
 		{name: "three shipped extensions", tenants: extensionTenants, setup: setupExtensions},
 		{name: "release integrity, warm cache", tenants: releaseTenants, setup: setupRelease},
 		{name: "OpTok with DPoP and a PoE", tenants: tokenTenants, setup: setupTokens},
@@ -89,7 +101,18 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	}
 	sc.clientArgs = clientArgs
 
-	d, _, err := r.startDaemon(slug(sc.name), cfg)
+	var stateDir string
+	if sc.memoryState {
+		dir, err := memoryDir()
+		if err != nil || dir == "" {
+			res.Err = fmt.Sprintf("no tmpfs at /dev/shm for the state directory (%v)", err)
+			return res
+		}
+		defer os.RemoveAll(dir)
+		stateDir = filepath.Join(dir, "state")
+	}
+
+	d, _, err := r.startDaemon(slug(sc.name), stateDir, cfg)
 	if err != nil {
 		res.Err = err.Error()
 		return res
@@ -98,7 +121,7 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	// Measure start-up once more with a warm state directory, as after a
 	// restart: keys exist and compile caches are filled.
 	d.stop()
-	d, ready, err := r.startDaemon(slug(sc.name), cfg)
+	d, ready, err := r.startDaemon(slug(sc.name), stateDir, cfg)
 	if err != nil {
 		res.Err = err.Error()
 		return res
