@@ -15,14 +15,37 @@ package main
 
 import (
 	"crypto"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/signerd/signerd/client"
 	"github.com/signerd/signerd/test/authority"
 )
+
+const usage = `authority mints test tokens for signerd. Never use it to issue real
+tokens: its keys are plain files.
+
+Usage:
+  authority init -dir DIR
+      create the authority's keys in DIR and print the issuers and key
+      set files to put in signerd's config
+  authority dpop-key -out FILE
+      create a DPoP key for a client and print its thumbprint (cnf.jkt)
+  authority optok -dir DIR -tenant NAME [-dpop-key FILE] [-ttl 1h] -out FILE
+      mint an operator token, bound to the DPoP key when one is given
+  authority poe -dir DIR -tenant NAME [-plan P] [-qps N] [-burst N]
+      [-concurrency N] [-max-artifact-bytes N] [-scanner-versions RANGE]
+      [-ttl 720h] -out FILE
+      mint a Proof-of-Entitlement with the given plan and quotas
+
+Flags:
+`
+
+var commands = []string{"init", "dpop-key", "optok", "poe"}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -33,9 +56,21 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("missing command; use init, dpop-key, optok or poe")
+		return fmt.Errorf("missing command; use init, dpop-key, optok or poe (authority help shows them all)")
 	}
 	fs := flag.NewFlagSet("authority "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		fs.PrintDefaults()
+	}
+	switch {
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		fs.Usage()
+		return nil
+	case !slices.Contains(commands, args[0]):
+		return fmt.Errorf("unknown command %q; use init, dpop-key, optok or poe (authority help shows them all)", args[0])
+	}
 	dir := fs.String("dir", "", "authority `directory` holding its keys")
 	out := fs.String("out", "", "output `file`")
 	tenant := fs.String("tenant", "", "tenant `name` the token is for")
@@ -50,6 +85,9 @@ func run(args []string, stdout io.Writer) error {
 	maxBytes := fs.Int64("max-artifact-bytes", 0, "PoE quota: largest request body in bytes (0: none)")
 	versions := fs.String("scanner-versions", "", "PoE scanner version `range`, for example \">=0.50.0, <0.60.0\"")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if args[0] != "init" && *out == "" {
@@ -122,5 +160,5 @@ func run(args []string, stdout io.Writer) error {
 		}
 		return os.WriteFile(*out, []byte(tok+"\n"), 0o600)
 	}
-	return fmt.Errorf("unknown command %q; use init, dpop-key, optok or poe", args[0])
+	return fmt.Errorf("unknown command %q", args[0])
 }
