@@ -13,11 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"time"
+	"strings"
+	"sync"
 
 	"github.com/signerd/signerd/daemon/api"
 )
@@ -36,36 +36,38 @@ func SocketFromEnv() string {
 // Client is a signerd client bound to one socket.
 type Client struct {
 	socket string
-	http   *http.Client
+	pool   *connPool
+	http   *http.Client // set only by WithHTTPClient
 	creds  *Credentials
 	nonces nonceStore
+
+	// proofs signs DPoP proofs with creds.DPoPKey; it is built on first use.
+	proofsOnce sync.Once
+	proofs     *proofSigner
+	proofsErr  error
 }
 
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient replaces the HTTP client. Its transport must dial the
-// socket; most callers never need this.
+// WithHTTPClient sends requests through hc instead of the client's own
+// connection pool. Its transport must dial the socket; most callers never
+// need this.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.http = hc }
 }
 
+// WithMaxIdleConns sets how many idle connections the client keeps open
+// for reuse (default 64). A caller with more requests in flight than that
+// should raise it, or the connections beyond it are closed after each
+// request and dialed again.
+func WithMaxIdleConns(n int) Option {
+	return func(c *Client) { c.pool.maxIdle = max(n, 1) }
+}
+
 // New returns a client for the daemon listening on socket.
 func New(socket string, opts ...Option) *Client {
-	c := &Client{socket: socket}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, "unix", socket)
-			if err != nil {
-				return nil, &ConnectError{Socket: socket, Err: err}
-			}
-			return conn, nil
-		},
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
-	}}
+	c := &Client{socket: socket, pool: newConnPool(socket)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -75,8 +77,14 @@ func New(socket string, opts ...Option) *Client {
 // Socket returns the socket path the client dials.
 func (c *Client) Socket() string { return c.socket }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close closes idle connections. The client stays usable and dials again
+// when needed.
+func (c *Client) Close() {
+	c.pool.closeIdle()
+	if c.http != nil {
+		c.http.CloseIdleConnections()
+	}
+}
 
 // Error is an error response from the daemon.
 type Error struct {
@@ -100,7 +108,7 @@ func IsCode(err error, code api.Code) bool {
 	return errors.As(err, &e) && e.API.Code == code
 }
 
-// CallOption adjusts one request.
+// CallOption adjusts one request. Only its headers are sent.
 type CallOption func(*http.Request)
 
 // WithCorrelationID sends id as the request's correlation id, so the
@@ -118,16 +126,26 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest, opts ...CallOpt
 	return &resp, nil
 }
 
-// SignEncoded sends an already encoded sign request and returns the raw
-// response body. It exists for load generators, which reuse one body and
-// must not spend their CPU on decoding what they do not read.
-func (c *Client) SignEncoded(ctx context.Context, body []byte, opts ...CallOption) ([]byte, error) {
-	var raw []byte
-	err := c.doRaw(ctx, http.MethodPost, api.PathSignDSSE, body, true, opts, func(b []byte) error {
-		raw = b
-		return nil
-	})
-	return raw, err
+// RawResponse is a successful response as the daemon sent it.
+type RawResponse struct {
+	// Body is the undecoded JSON body.
+	Body []byte
+
+	// CorrelationID is the X-Correlation-ID response header.
+	CorrelationID string
+}
+
+// SignEncoded sends body, an already encoded api.SignRequest, and returns
+// the undecoded response, with the body appended to dst (which may be
+// nil). It exists for load generators, which send one body many times,
+// reuse one response buffer, and must not spend their CPU on decoding
+// what they do not read. A rejection is an *Error, as from Sign.
+func (c *Client) SignEncoded(ctx context.Context, body, dst []byte, opts ...CallOption) (RawResponse, error) {
+	resp, err := c.doRaw(ctx, http.MethodPost, api.PathSignDSSE, body, true, opts, dst)
+	if err != nil {
+		return RawResponse{}, err
+	}
+	return RawResponse{Body: resp.body, CorrelationID: resp.correlationID}, nil
 }
 
 // Key returns the daemon's public key.
@@ -166,98 +184,154 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 			return fmt.Errorf("encode request: %w", err)
 		}
 	}
-	return c.doRaw(ctx, method, path, data, in != nil, opts, func(body []byte) error {
-		if err := json.Unmarshal(body, out); err != nil {
-			return fmt.Errorf("decode response: %w", err)
-		}
-		return nil
-	})
+	resp, err := c.doRaw(ctx, method, path, data, in != nil, opts, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.body, out); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
 }
 
-// doRaw sends one request and passes a successful response body to
-// onOK. A DPoP proof is single-use and names the server nonce, so a
-// request the daemon rejects for want of a current nonce is sent once
-// more with a new proof carrying the nonce it returned.
-func (c *Client) doRaw(ctx context.Context, method, path string, data []byte, hasBody bool, opts []CallOption, onOK func([]byte) error) error {
+// doRaw sends one request and returns a successful response, with its
+// body appended to dst. A DPoP proof is single-use and names the server
+// nonce, so a request the daemon rejects for want of a current nonce is
+// sent once more with a new proof carrying the nonce it returned.
+func (c *Client) doRaw(ctx context.Context, method, path string, data []byte, hasBody bool, opts []CallOption, dst []byte) (*response, error) {
+	headers, err := callHeaders(opts)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		resp, body, err := c.roundTrip(ctx, method, path, data, hasBody, opts)
+		resp, err := c.roundTrip(ctx, method, path, data, hasBody, headers, dst)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if resp.StatusCode == http.StatusOK {
-			return onOK(body)
+		if resp.status == http.StatusOK {
+			return resp, nil
 		}
-		apiErr := decodeError(resp, body)
+		apiErr := decodeError(resp)
 		if attempt == 0 && IsCode(apiErr, api.CodeUseDPoPNonce) && c.creds != nil && c.creds.DPoPKey != nil &&
-			resp.Header.Get(api.HeaderDPoPNonce) != "" {
+			resp.dpopNonce != "" {
 			// The retry is the same request to the caller, so it keeps
 			// the correlation id the daemon gave the first attempt.
-			if id := resp.Header.Get(api.HeaderCorrelationID); id != "" {
-				opts = append(opts[:len(opts):len(opts)], WithCorrelationID(id))
+			if resp.correlationID != "" {
+				headers = setHeader(headers, api.HeaderCorrelationID, resp.correlationID)
 			}
 			continue
 		}
-		return apiErr
+		return nil, apiErr
 	}
 }
 
-// roundTrip sends one request and reads the whole response.
-func (c *Client) roundTrip(ctx context.Context, method, path string, data []byte, hasBody bool, opts []CallOption) (*http.Response, []byte, error) {
+// callHeaders returns the headers that opts set. Options act on an
+// *http.Request, so one is built only when there are options.
+func callHeaders(opts []CallOption) ([]header, error) {
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	req := &http.Request{Header: http.Header{}}
+	for _, o := range opts {
+		o(req)
+	}
+	var headers []header
+	for name, values := range req.Header {
+		for _, v := range values {
+			headers = append(headers, header{name, v})
+		}
+	}
+	return headers, nil
+}
+
+// setHeader returns headers with name set to value, replacing earlier
+// values of name. It never modifies the array of the headers it is given.
+func setHeader(headers []header, name, value string) []header {
+	out := make([]header, 0, len(headers)+1)
+	for _, h := range headers {
+		if !strings.EqualFold(h.name, name) {
+			out = append(out, h)
+		}
+	}
+	return append(out, header{name, value})
+}
+
+// roundTrip sends one request with the call's and the credentials'
+// headers and reads the whole response.
+func (c *Client) roundTrip(ctx context.Context, method, path string, data []byte, hasBody bool, headers []header, dst []byte) (*response, error) {
+	headers, err := c.authorize(headers, method, path)
+	if err != nil {
+		return nil, err
+	}
+
+	var resp *response
+	if c.http != nil {
+		resp, err = c.roundTripHTTP(ctx, method, path, data, hasBody, headers, dst)
+	} else {
+		resp, err = c.pool.exchange(ctx, method, path, headers, data, hasBody, dst)
+	}
+	var connectErr *ConnectError
+	if errors.As(err, &connectErr) {
+		return nil, connectErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
+	}
+	c.nonces.update(resp.dpopNonce)
+	return resp, nil
+}
+
+// roundTripHTTP sends one request through the HTTP client that
+// WithHTTPClient set.
+func (c *Client) roundTripHTTP(ctx context.Context, method, path string, data []byte, hasBody bool, headers []header, dst []byte) (*response, error) {
 	var body io.Reader
 	if hasBody {
 		body = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+api.Host+path, body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if hasBody {
 		req.Header.Set("Content-Type", api.MediaTypeJSON)
 	}
-	for _, o := range opts {
-		o(req)
-	}
-	if err := c.authorize(req, path); err != nil {
-		return nil, nil, err
+	for _, h := range headers {
+		req.Header.Set(h.name, h.value)
 	}
 
-	resp, err := c.http.Do(req)
-	var connectErr *ConnectError
-	if errors.As(err, &connectErr) {
-		return nil, nil, connectErr
-	}
+	hr, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("signerd at %s: %w", c.socket, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	c.nonces.update(resp)
-
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	defer hr.Body.Close()
+	respBody, err := readAllAppend(dst, io.LimitReader(hr.Body, maxResponseBytes))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read response: %w", err)
+		return nil, fmt.Errorf("read response: %w", err)
 	}
-	return resp, respBody, nil
+	return &response{
+		status:        hr.StatusCode,
+		correlationID: hr.Header.Get(api.HeaderCorrelationID),
+		dpopNonce:     hr.Header.Get(api.HeaderDPoPNonce),
+		header:        hr.Header,
+		body:          respBody,
+	}, nil
 }
 
-func decodeError(resp *http.Response, data []byte) error {
+func decodeError(resp *response) error {
 	var body api.ErrorBody
-	if err := json.Unmarshal(data, &body); err != nil || body.Error == nil {
+	if err := json.Unmarshal(resp.body, &body); err != nil || body.Error == nil {
 		return &Error{
-			StatusCode:    resp.StatusCode,
-			API:           &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("HTTP %d with a body that is not a signerd error: %.200q", resp.StatusCode, data)},
-			CorrelationID: resp.Header.Get(api.HeaderCorrelationID),
+			StatusCode:    resp.status,
+			API:           &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("HTTP %d with a body that is not a signerd error: %.200q", resp.status, resp.body)},
+			CorrelationID: resp.correlationID,
 		}
 	}
 	return &Error{
-		StatusCode:    resp.StatusCode,
+		StatusCode:    resp.status,
 		API:           body.Error,
-		CorrelationID: resp.Header.Get(api.HeaderCorrelationID),
+		CorrelationID: resp.correlationID,
 	}
 }
-
-// HTTPClientOf returns the HTTP client c uses, for callers that tune its
-// transport (the load generator raises its connection limits).
-func HTTPClientOf(c *Client) *http.Client { return c.http }
 
 // VerifyRelease returns the daemon's release verdict for a scanner image
 // named by digest, checked under the caller's tenant policy. Every verdict,

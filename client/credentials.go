@@ -3,7 +3,6 @@ package client
 import (
 	"crypto"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -68,35 +67,43 @@ func (n *nonceStore) get() string {
 	return n.nonce
 }
 
-func (n *nonceStore) update(resp *http.Response) {
-	if v := resp.Header.Get(api.HeaderDPoPNonce); v != "" {
+func (n *nonceStore) update(nonce string) {
+	if nonce != "" {
 		n.mu.Lock()
-		n.nonce = v
+		n.nonce = nonce
 		n.mu.Unlock()
 	}
 }
 
-// authorize adds the credential headers to req, with a new DPoP proof.
-func (c *Client) authorize(req *http.Request, path string) error {
+// authorize returns headers with the credential headers added, among them
+// a new DPoP proof when the credentials have a DPoP key.
+func (c *Client) authorize(headers []header, method, path string) ([]header, error) {
 	creds := c.creds
 	if creds == nil {
-		return nil
+		return headers, nil
 	}
+
+	// The caller's slice may be reused by a retry, so the credential
+	// headers go into a new one.
+	out := make([]header, 0, len(headers)+3)
+	out = append(out, headers...)
 	if creds.PoE != "" {
-		req.Header.Set(api.HeaderPoE, creds.PoE)
+		out = append(out, header{api.HeaderPoE, creds.PoE})
 	}
 	if creds.Token == "" {
-		return nil
+		return out, nil
 	}
 	if creds.DPoPKey == nil {
-		req.Header.Set(api.HeaderAuthorization, "Bearer "+creds.Token)
-		return nil
+		return append(out, header{api.HeaderAuthorization, "Bearer " + creds.Token}), nil
 	}
-	proof, err := NewDPoPProof(creds.DPoPKey, req.Method, api.DPoPBaseURL+path, creds.Token, c.nonces.get(), time.Now())
+
+	c.proofsOnce.Do(func() { c.proofs, c.proofsErr = newProofSigner(creds.DPoPKey) })
+	if c.proofsErr != nil {
+		return nil, c.proofsErr
+	}
+	proof, err := c.proofs.sign(method, api.DPoPBaseURL+path, creds.Token, c.nonces.get(), time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set(api.HeaderAuthorization, "DPoP "+creds.Token)
-	req.Header.Set(api.HeaderDPoP, proof)
-	return nil
+	return append(out, header{api.HeaderAuthorization, "DPoP " + creds.Token}, header{api.HeaderDPoP, proof}), nil
 }

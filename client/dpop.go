@@ -69,42 +69,109 @@ func dpopAlgorithm(key crypto.Signer) (jose.SignatureAlgorithm, error) {
 // a fresh jti, the method, the target URI htu (no query or fragment), the
 // hash of accessToken when it is set, and nonce when it is set.
 func NewDPoPProof(key crypto.Signer, method, htu, accessToken, nonce string, now time.Time) (string, error) {
-	alg, err := dpopAlgorithm(key)
+	p, err := newProofSigner(key)
 	if err != nil {
 		return "", err
 	}
-	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType(api.TypeDPoP)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		return "", fmt.Errorf("DPoP signer: %w", err)
-	}
+	return p.sign(method, htu, accessToken, nonce, now)
+}
 
+// proofSigner signs DPoP proofs with one key. A proof's protected header
+// (alg, typ and the public key as a JWK) is the same for every proof by
+// that key, so it is encoded once, and each proof costs one claims
+// encoding and one signature.
+type proofSigner struct {
+	// key is an *ecdsa.PrivateKey on P-256 or an ed25519.PrivateKey.
+	key crypto.Signer
+
+	// header is the base64url protected header followed by ".".
+	header string
+}
+
+// proofClaims are the claims of a DPoP proof, in RFC 9449's names.
+type proofClaims struct {
+	JTI      string `json:"jti"`
+	Method   string `json:"htm"`
+	URL      string `json:"htu"`
+	IssuedAt int64  `json:"iat"`
+	ATH      string `json:"ath,omitempty"`
+	Nonce    string `json:"nonce,omitempty"`
+}
+
+func newProofSigner(key crypto.Signer) (*proofSigner, error) {
+	alg, err := dpopAlgorithm(key)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := key.(*ecdsa.PrivateKey); ok && k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("DPoP key is on curve %s; use P-256", k.Curve.Params().Name)
+	}
+	jwk, err := (&jose.JSONWebKey{Key: key.Public()}).MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("DPoP key as JWK: %w", err)
+	}
+	header, err := json.Marshal(struct {
+		Algorithm string          `json:"alg"`
+		Type      string          `json:"typ"`
+		JWK       json.RawMessage `json:"jwk"`
+	}{string(alg), api.TypeDPoP, jwk})
+	if err != nil {
+		return nil, err
+	}
+	return &proofSigner{key: key, header: base64.RawURLEncoding.EncodeToString(header) + "."}, nil
+}
+
+// sign returns a compact JWS (RFC 7515 section 7.1) over the claims of
+// one proof.
+func (p *proofSigner) sign(method, htu, accessToken, nonce string, now time.Time) (string, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", err
 	}
-	claims := map[string]any{
-		"jti": base64.RawURLEncoding.EncodeToString(jti[:]),
-		"htm": method,
-		"htu": htu,
-		"iat": now.Unix(),
+	claims := proofClaims{
+		JTI:      base64.RawURLEncoding.EncodeToString(jti[:]),
+		Method:   method,
+		URL:      htu,
+		IssuedAt: now.Unix(),
+		Nonce:    nonce,
 	}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+		claims.ATH = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
-	if nonce != "" {
-		claims["nonce"] = nonce
-	}
-	payload, err := json.Marshal(claims)
+	payload, err := json.Marshal(&claims)
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign DPoP proof: %w", err)
+
+	enc := base64.RawURLEncoding
+	input := make([]byte, 0, len(p.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
+	input = append(input, p.header...)
+	input = enc.AppendEncode(input, payload)
+
+	var sig []byte
+	switch k := p.key.(type) {
+	case *ecdsa.PrivateKey:
+		// JWS ES256 is the raw r || s, each 32 bytes (RFC 7518 section
+		// 3.4), not the ASN.1 form crypto/ecdsa returns.
+		digest := sha256.Sum256(input)
+		r, s, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return "", fmt.Errorf("sign DPoP proof: %w", err)
+		}
+		var raw [64]byte
+		r.FillBytes(raw[:32])
+		s.FillBytes(raw[32:])
+		sig = raw[:]
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(k, input)
+	default:
+		return "", errors.New("DPoP key must be EC P-256 or Ed25519")
 	}
-	return jws.CompactSerialize()
+
+	input = append(input, '.')
+	input = enc.AppendEncode(input, sig)
+	return string(input), nil
 }
 
 // DPoPThumbprint returns the base64url RFC 7638 SHA-256 thumbprint of a

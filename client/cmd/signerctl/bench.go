@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,8 +9,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type benchResult struct {
 	P90MS         float64        `json:"p90_ms"`
 	P99MS         float64        `json:"p99_ms"`
 	MaxMS         float64        `json:"max_ms"`
+
+	// examples maps an error code to the message of one such error.
+	examples map[string]string
 }
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
@@ -46,6 +50,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	subjectName := fs.String("subject-name", "bench-%d", "subject `name`; %d becomes the worker number")
 	scannerVersion := fs.String("scanner-version", "", "scanner `version` to declare in each request")
 	scannerImage := fs.String("scanner-image", "", "scanner `image` by digest to declare in each request")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of signerctl itself to `file`, for go tool pprof")
 	creds := addCredentialFlags(fs)
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
@@ -65,7 +70,8 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	opts := []client.Option{client.WithHTTPClient(benchHTTPClient(e.socket, *concurrency))}
+	// Every worker keeps its own connection alive.
+	opts := []client.Option{client.WithMaxIdleConns(*concurrency)}
 	credOpt, err := creds.option()
 	if err != nil {
 		return err
@@ -80,6 +86,14 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if *scannerVersion != "" || *scannerImage != "" {
 		scanner = &api.Scanner{Version: *scannerVersion, Image: *scannerImage}
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	res, err := runBench(ctx, c, benchOptions{
 		duration:      *duration,
 		concurrency:   *concurrency,
@@ -89,6 +103,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		scanner:       scanner,
 		subjectName:   *subjectName,
 	})
+	if res != nil {
+		printErrorExamples(e, res)
+	}
 	if err != nil {
 		return err
 	}
@@ -123,17 +140,6 @@ type benchOptions struct {
 	subjectName   string
 }
 
-// benchHTTPClient keeps one connection per worker alive.
-func benchHTTPClient(socket string, concurrency int) *http.Client {
-	c := client.New(socket)
-	hc := client.HTTPClientOf(c)
-	if t, ok := hc.Transport.(*http.Transport); ok {
-		t.MaxIdleConnsPerHost = concurrency
-		t.MaxConnsPerHost = concurrency
-	}
-	return hc
-}
-
 func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
@@ -146,6 +152,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 	type workerResult struct {
 		latencies []time.Duration
 		errors    map[string]int
+		examples  map[string]string
 	}
 	results := make([]workerResult, o.concurrency)
 	var wg sync.WaitGroup
@@ -157,6 +164,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 			defer wg.Done()
 			r := &results[w]
 			r.errors = map[string]int{}
+			r.examples = map[string]string{}
 			body, err := json.Marshal(&api.SignRequest{
 				PredicateType: o.predicateType,
 				Predicate:     o.predicate,
@@ -167,12 +175,15 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 				r.errors["encode"]++
 				return
 			}
+			var buf []byte
+			pace := time.NewTimer(0)
 			next := time.Now()
 			for ctx.Err() == nil {
 				if interval > 0 {
 					if wait := time.Until(next); wait > 0 {
+						pace.Reset(wait)
 						select {
-						case <-time.After(wait):
+						case <-pace.C:
 						case <-ctx.Done():
 							return
 						}
@@ -181,16 +192,19 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 				}
 
 				t0 := time.Now()
-				_, err := c.SignEncoded(ctx, body)
+				resp, err := c.SignEncoded(ctx, body, buf[:0])
 				elapsed := time.Since(t0)
+				if err == nil {
+					buf = resp.Body
+					err = checkSignResponse(resp)
+				}
 				if err != nil {
-					if ctx.Err() != nil {
+					if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 						return // cut off by the end of the run
 					}
-					var ce *client.Error
-					code := "transport"
-					if errors.As(err, &ce) {
-						code = string(ce.API.Code)
+					code := errorCode(err)
+					if r.errors[code] == 0 {
+						r.examples[code] = err.Error()
 					}
 					r.errors[code]++
 					continue
@@ -202,11 +216,14 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	res := &benchResult{ErrorsByCode: map[string]int{}, Concurrency: o.concurrency, DurationSec: elapsed.Seconds()}
+	res := &benchResult{ErrorsByCode: map[string]int{}, examples: map[string]string{}, Concurrency: o.concurrency, DurationSec: elapsed.Seconds()}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.latencies...)
 		for code, n := range r.errors {
+			if _, seen := res.ErrorsByCode[code]; !seen {
+				res.examples[code] = r.examples[code]
+			}
 			res.ErrorsByCode[code] += n
 			res.Errors += n
 		}
@@ -223,6 +240,87 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 	res.P99MS = percentileMS(all, 0.99)
 	res.MaxMS = float64(all[len(all)-1].Microseconds()) / 1000
 	return res, nil
+}
+
+// printErrorExamples writes one message for each error code to stderr,
+// so a run with errors says what went wrong without a second run.
+func printErrorExamples(e *env, res *benchResult) {
+	codes := make([]string, 0, len(res.examples))
+	for code := range res.examples {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	for _, code := range codes {
+		fmt.Fprintf(e.stderr, "signerctl bench: %d errors with code %s, for example: %s\n", res.ErrorsByCode[code], code, res.examples[code])
+	}
+}
+
+// errorCode returns the key under which a failed request is counted: the
+// daemon's stable error code, or "transport" when no response arrived, or
+// "bad_response" when a response came with status 200 but lacked what a
+// signature response has.
+func errorCode(err error) string {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return string(ce.API.Code)
+	}
+	if errors.Is(err, errBadResponse) {
+		return "bad_response"
+	}
+	return "transport"
+}
+
+var errBadResponse = errors.New("bad sign response")
+
+// checkSignResponse checks, without decoding the JSON, that a successful
+// response has a correlation id, repeats it in its body and carries a
+// bundle object. The daemon encodes responses with encoding/json, which
+// puts no space after a colon.
+func checkSignResponse(resp client.RawResponse) error {
+	if resp.CorrelationID == "" {
+		return fmt.Errorf("%w: no %s header", errBadResponse, api.HeaderCorrelationID)
+	}
+	id, ok := jsonStringAfter(resp.Body, `"correlationId":"`)
+	if !ok || string(id) != resp.CorrelationID {
+		return fmt.Errorf("%w: body does not contain correlation id %q", errBadResponse, resp.CorrelationID)
+	}
+	if !bytes.Contains(resp.Body, []byte(`"bundle":{`)) {
+		return fmt.Errorf("%w: body has no bundle object", errBadResponse)
+	}
+	return nil
+}
+
+// jsonStringAfter returns the bytes between key and the next double
+// quote, which is the value of a JSON string that has no escapes.
+func jsonStringAfter(body []byte, key string) ([]byte, bool) {
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	rest := body[i+len(key):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, false
+	}
+	return rest[:end], true
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called, so the load generator's own cost can be read with
+// go tool pprof.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // percentileMS returns the nearest-rank percentile of sorted latencies.
