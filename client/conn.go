@@ -34,6 +34,13 @@ const (
 	// idleTimeout is how long an idle connection stays in the pool.
 	idleTimeout = 60 * time.Second
 
+	// peekAfter is how long a connection may sit idle before get checks
+	// that the daemon has not closed it. The check costs a system call,
+	// and a connection that served a request less than this long ago is
+	// reused unchecked, as net/http reuses one whose reader goroutine has
+	// not yet seen the daemon's close.
+	peekAfter = time.Millisecond
+
 	// maxResponseBytes bounds a response body.
 	maxResponseBytes = 64 << 20
 )
@@ -87,7 +94,8 @@ func (p *connPool) get(ctx context.Context) (*conn, error) {
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 
-		if now.Sub(c.lastUsed) < idleTimeout && c.alive() {
+		idle := now.Sub(c.lastUsed)
+		if idle < peekAfter || (idle < idleTimeout && c.alive()) {
 			return c, nil
 		}
 		c.nc.Close()

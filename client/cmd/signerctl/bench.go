@@ -103,17 +103,17 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		scanner:       scanner,
 		subjectName:   *subjectName,
 	})
-	if res != nil {
-		printErrorExamples(e, res)
-	}
-	if err != nil {
+	if res == nil {
 		return err
 	}
 
+	// The summary is printed even when no request succeeded, because its
+	// error counts by code say why.
+	printErrorExamples(e, res)
 	if *asJSON {
 		data, _ := json.Marshal(res)
 		fmt.Fprintln(e.stdout, string(data))
-		return nil
+		return err
 	}
 	fmt.Fprintf(e.stdout, "requests     %d in %.1fs at concurrency %d\n", res.Requests, res.DurationSec, res.Concurrency)
 	fmt.Fprintf(e.stdout, "throughput   %.0f requests/s\n", res.ThroughputRPS)
@@ -127,7 +127,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	for _, code := range codes {
 		fmt.Fprintf(e.stdout, "  %-22s %d\n", code, res.ErrorsByCode[code])
 	}
-	return nil
+	return err
 }
 
 type benchOptions struct {
