@@ -169,6 +169,14 @@ func (p *connPool) exchange(ctx context.Context, method, path string, headers []
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	for _, h := range headers {
+		if !validHeaderName(h.name) {
+			return nil, fmt.Errorf("invalid request header name %q", h.name)
+		}
+		if !validHeaderValue(h.value) {
+			return nil, fmt.Errorf("invalid value for request header %q: it contains a control character", h.name)
+		}
+	}
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline && !time.Now().Before(deadline) {
 		return nil, context.DeadlineExceeded
@@ -227,9 +235,6 @@ func (c *conn) roundTrip(method, path string, headers []header, body []byte, has
 		w = append(w, "Content-Type: "+api.MediaTypeJSON+"\r\n"...)
 	}
 	for _, h := range headers {
-		if !validHeaderName(h.name) || !validHeaderValue(h.value) {
-			return nil, false, fmt.Errorf("invalid value for request header %q; it must not contain control characters", h.name)
-		}
 		w = append(w, h.name...)
 		w = append(w, ": "...)
 		w = append(w, h.value...)
