@@ -312,7 +312,6 @@ func (c *Client) roundTripHTTP(ctx context.Context, method, path string, data []
 		status:        hr.StatusCode,
 		correlationID: hr.Header.Get(api.HeaderCorrelationID),
 		dpopNonce:     hr.Header.Get(api.HeaderDPoPNonce),
-		header:        hr.Header,
 		body:          respBody,
 	}, nil
 }

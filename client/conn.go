@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -53,7 +52,6 @@ type response struct {
 	status        int
 	correlationID string
 	dpopNonce     string
-	header        http.Header
 	body          []byte
 }
 
@@ -247,51 +245,11 @@ func (c *conn) roundTrip(method, path string, headers []header, body []byte, has
 		return nil, false, fmt.Errorf("write request: %w", err)
 	}
 
-	hr, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, false, fmt.Errorf("read response: %w", err)
-	}
-	resp := &response{
-		status:        hr.StatusCode,
-		correlationID: hr.Header.Get(api.HeaderCorrelationID),
-		dpopNonce:     hr.Header.Get(api.HeaderDPoPNonce),
-		header:        hr.Header,
-	}
-	if hr.ContentLength > maxResponseBytes {
-		return nil, false, fmt.Errorf("read response: body of %d bytes exceeds the %d-byte limit", hr.ContentLength, maxResponseBytes)
-	}
-	if hr.ContentLength > 0 && cap(dst)-len(dst) < int(hr.ContentLength) {
-		dst = append(make([]byte, 0, len(dst)+int(hr.ContentLength)), dst...)
-	}
-	resp.body, err = readAllAppend(dst, io.LimitReader(hr.Body, maxResponseBytes+1))
-	hr.Body.Close()
+	resp, reusable, err := readResponse(c.br, dst)
 	if err != nil {
 		return nil, false, fmt.Errorf("read response: %w", err)
 	}
-	if len(resp.body)-len(dst) > maxResponseBytes {
-		return nil, false, fmt.Errorf("read response: body exceeds the %d-byte limit", maxResponseBytes)
-	}
-	return resp, !hr.Close, nil
-}
-
-// readAllAppend reads r to its end, appending to dst.
-func readAllAppend(dst []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := r.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
+	return resp, reusable, nil
 }
 
 // validHeaderName reports whether name is an HTTP token (RFC 9110
