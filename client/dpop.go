@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -86,16 +88,40 @@ type proofSigner struct {
 
 	// header is the base64url protected header followed by ".".
 	header string
+
+	// lastHash is the ath of the last access token, which is the same
+	// token on every call of a Client.
+	lastHash atomic.Pointer[tokenHash]
 }
 
-// proofClaims are the claims of a DPoP proof, in RFC 9449's names.
-type proofClaims struct {
-	JTI      string `json:"jti"`
-	Method   string `json:"htm"`
-	URL      string `json:"htu"`
-	IssuedAt int64  `json:"iat"`
-	ATH      string `json:"ath,omitempty"`
-	Nonce    string `json:"nonce,omitempty"`
+// tokenHash is an access token and its ath claim.
+type tokenHash struct{ token, ath string }
+
+// tokenHash returns the ath claim of accessToken: the base64url SHA-256
+// of the token (RFC 9449 section 4.2).
+func (p *proofSigner) tokenHash(accessToken string) string {
+	if last := p.lastHash.Load(); last != nil && last.token == accessToken {
+		return last.ath
+	}
+	sum := sha256.Sum256([]byte(accessToken))
+	h := &tokenHash{token: accessToken, ath: base64.RawURLEncoding.EncodeToString(sum[:])}
+	p.lastHash.Store(h)
+	return h.ath
+}
+
+// appendJSONString appends s as a JSON string. Strings of printable ASCII
+// without quotes or backslashes, such as methods, URLs and nonces, are
+// copied as they are; any other string is left to encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' {
+			quoted, _ := json.Marshal(s) // a string always encodes
+			return append(dst, quoted...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 func newProofSigner(key crypto.Signer) (*proofSigner, error) {
@@ -128,21 +154,25 @@ func (p *proofSigner) sign(method, htu, accessToken, nonce string, now time.Time
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", err
 	}
-	claims := proofClaims{
-		JTI:      base64.RawURLEncoding.EncodeToString(jti[:]),
-		Method:   method,
-		URL:      htu,
-		IssuedAt: now.Unix(),
-		Nonce:    nonce,
-	}
+	payload := make([]byte, 0, 256)
+	payload = append(payload, `{"jti":"`...)
+	payload = base64.RawURLEncoding.AppendEncode(payload, jti[:])
+	payload = append(payload, `","htm":`...)
+	payload = appendJSONString(payload, method)
+	payload = append(payload, `,"htu":`...)
+	payload = appendJSONString(payload, htu)
+	payload = append(payload, `,"iat":`...)
+	payload = strconv.AppendInt(payload, now.Unix(), 10)
 	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims.ATH = base64.RawURLEncoding.EncodeToString(sum[:])
+		payload = append(payload, `,"ath":"`...)
+		payload = append(payload, p.tokenHash(accessToken)...)
+		payload = append(payload, '"')
 	}
-	payload, err := json.Marshal(&claims)
-	if err != nil {
-		return "", err
+	if nonce != "" {
+		payload = append(payload, `,"nonce":`...)
+		payload = appendJSONString(payload, nonce)
 	}
+	payload = append(payload, '}')
 
 	enc := base64.RawURLEncoding
 	input := make([]byte, 0, len(p.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))

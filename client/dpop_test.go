@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,62 @@ func TestDPoPProofRejectsOtherCurves(t *testing.T) {
 	_, err = NewDPoPProof(key, "POST", "http://signer.localhost/v1/sign/dsse", "tok", "", time.Now())
 	if err == nil || !strings.Contains(err.Error(), "P-384; use P-256") {
 		t.Fatalf("error %v, want a curve error", err)
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	tests := []string{
+		"",
+		"POST",
+		"http://signer.localhost/v1/sign/dsse",
+		`quote " and backslash \`,
+		"line\nbreak and tab\t",
+		"non-ASCII é and invalid \xff byte",
+		"delete \x7f",
+	}
+	for _, in := range tests {
+		t.Run(in, func(t *testing.T) {
+			out := appendJSONString([]byte("x"), in)
+			if out[0] != 'x' {
+				t.Fatal("the prefix was overwritten")
+			}
+			var got string
+			if err := json.Unmarshal(out[1:], &got); err != nil {
+				t.Fatalf("%s is not a JSON string: %v", out[1:], err)
+			}
+			want := strings.ToValidUTF8(in, "\uFFFD")
+			if got != want {
+				t.Errorf("decodes to %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestDPoPProofEscapesNonce checks a nonce that needs JSON escaping,
+// which a daemon never sends but a proxy or a bug might.
+func TestDPoPProofEscapesNonce(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := `a"b\c`
+	proof, err := NewDPoPProof(key, "POST", "http://signer.localhost/v1/sign/dsse", "", nonce, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(proof, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatalf("claims %s are not JSON: %v", payload, err)
+	}
+	if claims["nonce"] != nonce || claims["iat"] != float64(1700000000) || claims["htm"] != "POST" {
+		t.Errorf("claims %v", claims)
+	}
+	if _, ok := claims["ath"]; ok {
+		t.Error("a proof without an access token has an ath claim")
 	}
 }
