@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
@@ -92,6 +93,13 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	// GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+
+	// With one worker only one goroutine ever runs, and a second P would
+	// only spin looking for work each time the worker waits for the
+	// daemon.
+	if *concurrency == 1 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
