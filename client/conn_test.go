@@ -42,7 +42,7 @@ func startTestServer(t *testing.T, handler http.HandlerFunc, configure func(*htt
 	return s
 }
 
-// healthHandler answers every request with a health body that echoes the
+// healthHandler responds to every request with a health body and the
 // request's correlation id.
 func healthHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.HeaderCorrelationID, r.Header.Get(api.HeaderCorrelationID))

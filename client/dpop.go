@@ -109,9 +109,9 @@ func (p *proofSigner) tokenHash(accessToken string) string {
 	return h.ath
 }
 
-// appendJSONString appends s as a JSON string. Strings of printable ASCII
-// without quotes or backslashes, such as methods, URLs and nonces, are
-// copied as they are; any other string is left to encoding/json.
+// appendJSONString appends s as a JSON string. Printable ASCII without
+// quotes or backslashes, as in methods, URLs and nonces, is copied as it
+// is. Any other string is encoded by encoding/json.
 func appendJSONString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' {

@@ -123,7 +123,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	}
 
 	// The summary is printed even when no request succeeded, because its
-	// error counts by code say why.
+	// error counts by code show why.
 	printErrorExamples(e, res)
 	if *asJSON {
 		data, _ := json.Marshal(res)
@@ -258,7 +258,7 @@ func runBench(ctx context.Context, c *client.Client, o benchOptions) (*benchResu
 }
 
 // printErrorExamples writes one message for each error code to stderr,
-// so a run with errors says what went wrong without a second run.
+// so a run with errors shows what went wrong without a second run.
 func printErrorExamples(e *env, res *benchResult) {
 	codes := make([]string, 0, len(res.examples))
 	for code := range res.examples {
