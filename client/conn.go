@@ -135,8 +135,6 @@ func (p *connPool) closeIdle() {
 // daemon closes idle connections after its http.idle_timeout and when it
 // stops, and a request written to such a connection would fail. A
 // non-blocking peek finds the end of stream without consuming anything.
-// An idle connection with unread bytes is out of step, so it is not
-// alive either.
 func (c *conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
@@ -149,11 +147,13 @@ func (c *conn) alive() bool {
 	if err != nil {
 		return false
 	}
+	// Only "no data yet" means alive: zero bytes is the end of stream,
+	// and data that nobody requested means the connection is out of step.
 	alive := false
 	var b [1]byte
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		alive = n < 0 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EWOULDBLOCK))
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		alive = errors.Is(err, unix.EAGAIN)
 		return true
 	})
 	return err == nil && alive
@@ -161,7 +161,7 @@ func (c *conn) alive() bool {
 
 // exchange sends one request on a pooled connection and reads the whole
 // response, appending its body to dst. The context's deadline and
-// cancellation apply to the connection; a connection that a cancellation
+// cancellation apply to the connection. A connection that a cancellation
 // interrupted is closed, because it may hold half a response.
 func (p *connPool) exchange(ctx context.Context, method, path string, headers []header, body []byte, hasBody bool, dst []byte) (*response, error) {
 	if err := ctx.Err(); err != nil {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -67,6 +68,69 @@ func TestClientReusesOneConnection(t *testing.T) {
 	if n := s.conns.Load(); n != 1 {
 		t.Errorf("20 sequential calls used %d connections, want 1", n)
 	}
+}
+
+// TestClientReusesCheckedIdleConnection checks that the liveness peek
+// keeps a connection the server left open.
+func TestClientReusesCheckedIdleConnection(t *testing.T) {
+	s := startTestServer(t, healthHandler, nil)
+	c := New(s.socket)
+	defer c.Close()
+
+	for i := range 3 {
+		if _, err := c.Health(context.Background()); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		time.Sleep(5 * peekAfter) // long enough that get peeks
+	}
+	if n := s.conns.Load(); n != 1 {
+		t.Errorf("calls with idle gaps used %d connections, want 1", n)
+	}
+}
+
+func TestConnAliveSeesUnreadData(t *testing.T) {
+	client, server := socketPair(t)
+	c := &conn{nc: client, br: bufio.NewReader(client)}
+	if !c.alive() {
+		t.Fatal("an open, quiet connection is not alive")
+	}
+
+	if _, err := server.Write([]byte("HTTP/1.1 200 OK\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if c.alive() {
+		t.Error("a connection with unrequested bytes is alive")
+	}
+
+	server.Close()
+	client2, server2 := socketPair(t)
+	server2.Close()
+	c2 := &conn{nc: client2, br: bufio.NewReader(client2)}
+	time.Sleep(10 * time.Millisecond)
+	if c2.alive() {
+		t.Error("a connection the peer closed is alive")
+	}
+}
+
+// socketPair returns both ends of a Unix socket connection.
+func socketPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "pair.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
 }
 
 // TestClientRedialsAfterServerClosesIdle checks that a connection the
