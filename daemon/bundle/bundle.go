@@ -48,8 +48,52 @@ func New(env *dsse.Envelope, hint string) *Bundle {
 }
 
 // Marshal returns the bundle's JSON. Equal bundles give equal bytes.
+//
+// The bytes are those encoding/json writes for Bundle, written without
+// reflection because every sign request encodes one bundle. A bundle
+// without an envelope goes through encoding/json itself.
 func (b *Bundle) Marshal() ([]byte, error) {
-	return json.Marshal(b)
+	env := b.DSSEEnvelope
+	if env == nil {
+		return json.Marshal(b)
+	}
+
+	n := 160 + len(b.MediaType) + len(b.VerificationMaterial.PublicKey.Hint) + len(env.Payload) + len(env.PayloadType)
+	for _, s := range env.Signatures {
+		n += 32 + len(s.KeyID) + len(s.Sig)
+	}
+	out := make([]byte, 0, n)
+
+	out = append(out, `{"mediaType":`...)
+	out = api.AppendJSONString(out, b.MediaType)
+	out = append(out, `,"verificationMaterial":{"publicKey":{"hint":`...)
+	out = api.AppendJSONString(out, b.VerificationMaterial.PublicKey.Hint)
+	out = append(out, `}},"dsseEnvelope":{"payload":`...)
+	out = api.AppendJSONString(out, env.Payload)
+	out = append(out, `,"payloadType":`...)
+	out = api.AppendJSONString(out, env.PayloadType)
+	out = append(out, `,"signatures":`...)
+	if env.Signatures == nil {
+		out = append(out, "null"...)
+	} else {
+		out = append(out, '[')
+		for i, s := range env.Signatures {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, '{')
+			if s.KeyID != "" {
+				out = append(out, `"keyid":`...)
+				out = api.AppendJSONString(out, s.KeyID)
+				out = append(out, ',')
+			}
+			out = append(out, `"sig":`...)
+			out = api.AppendJSONString(out, s.Sig)
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+	}
+	return append(out, "}}"...), nil
 }
 
 // KeyHint returns the hint cosign writes for a public key: the standard

@@ -178,3 +178,39 @@ func BenchmarkBundleEncode(b *testing.B) {
 		}
 	}
 }
+
+// TestMarshalMatchesEncodingJSON checks the hand-written encoder against
+// encoding/json, including strings that need escaping and the shapes a
+// real bundle never has.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		b    *bundle.Bundle
+	}{
+		{"typical", bundle.New(&dsse.Envelope{Payload: "eyJhIjoxfQ==", PayloadType: api.MediaTypeInToto,
+			Signatures: []dsse.Signature{{Sig: "MEUCIQD+/abc="}}}, "aGludA==")},
+		{"no envelope", bundle.New(nil, "aGludA==")},
+		{"nil signatures", bundle.New(&dsse.Envelope{Payload: "cA==", PayloadType: "t"}, "h")},
+		{"empty signatures", bundle.New(&dsse.Envelope{Payload: "cA==", PayloadType: "t", Signatures: []dsse.Signature{}}, "h")},
+		{"two signatures with keyid", bundle.New(&dsse.Envelope{Payload: "cA==", PayloadType: "t",
+			Signatures: []dsse.Signature{{KeyID: "k1", Sig: "czE="}, {Sig: "czI="}}}, "h")},
+		{"escaped strings", bundle.New(&dsse.Envelope{Payload: "a\"b\\c<d>&e\n\u2028é\xff", PayloadType: "x<y>",
+			Signatures: []dsse.Signature{{KeyID: "\t", Sig: "&"}}}, "h\"int")},
+		{"empty strings", bundle.New(&dsse.Envelope{Signatures: []dsse.Signature{{}}}, "")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := json.Marshal(tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tt.b.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Marshal =\n%s\nencoding/json =\n%s", got, want)
+			}
+		})
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signerd/signerd/daemon/api"
@@ -212,7 +214,7 @@ func (s *Server) handleSign(x *exchange) {
 		x.attrs = append(x.attrs, release.LogAttrs(res.Release)...)
 	}
 
-	x.reply(http.StatusOK, &api.SignResponse{
+	x.replySign(&api.SignResponse{
 		Bundle:        res.Bundle,
 		KeyHint:       res.KeyHint,
 		RecordID:      res.RecordID,
@@ -331,6 +333,47 @@ func (x *exchange) reply(status int, v any) {
 	x.w.WriteHeader(status)
 	x.w.Write(data)
 	x.w.Write([]byte("\n"))
+}
+
+// replySign writes a sign response with the encoder in package api, into
+// a pooled buffer. The body is the same as reply would write; it is sent
+// with a Content-Length, because it is larger than net/http buffers before
+// it switches to chunked encoding.
+func (x *exchange) replySign(resp *api.SignResponse) {
+	bp := responseBuffers.Get().(*[]byte)
+	defer putResponseBuffer(bp)
+
+	data, err := resp.AppendJSON((*bp)[:0])
+	if err != nil {
+		x.fail(api.Errorf(api.CodeInternal, "encode response: %v", err))
+		return
+	}
+	data = append(data, '\n')
+	*bp = data
+
+	x.status = http.StatusOK
+	h := x.w.Header()
+	h.Set("Content-Type", api.MediaTypeJSON)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	x.w.WriteHeader(http.StatusOK)
+	x.w.Write(data)
+}
+
+// responseBuffers are the encoding buffers of sign responses, which are
+// a few kilobytes each.
+var responseBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 8<<10)
+	return &b
+}}
+
+// maxPooledResponse keeps the buffers of a few large predicates from
+// staying in the pool.
+const maxPooledResponse = 64 << 10
+
+func putResponseBuffer(bp *[]byte) {
+	if cap(*bp) <= maxPooledResponse {
+		responseBuffers.Put(bp)
+	}
 }
 
 func (x *exchange) fail(e *api.Error) {
