@@ -116,6 +116,10 @@ type connInfo struct {
 	done chan struct{}
 	id   *peercred.Identity
 	err  error
+
+	// logAttrs are id's fields of the request log line, built once for
+	// all requests on the connection.
+	logAttrs []slog.Attr
 }
 
 // connContext starts the caller's identity snapshot when the server
@@ -124,6 +128,7 @@ func (s *connIdentities) connContext(ctx context.Context, c net.Conn) context.Co
 	ci := &connInfo{done: make(chan struct{})}
 	go func() {
 		ci.id, ci.err = s.ids.Read(c)
+		ci.logAttrs = logCaller(ci.id)
 		close(ci.done)
 	}()
 	s.conns.Store(c, ci)
@@ -163,15 +168,15 @@ func callerFrom(ctx context.Context) (*peercred.Identity, error) {
 }
 
 // logCaller returns the identity fields of a request's log line.
-func logCaller(id *peercred.Identity) []any {
+func logCaller(id *peercred.Identity) []slog.Attr {
 	if id == nil {
 		return nil
 	}
-	attrs := []any{
+	attrs := []slog.Attr{
 		slog.Int(logkey.CallerPID, int(id.PID)),
 		slog.Uint64(logkey.CallerUID, uint64(id.UID)),
 		slog.Uint64(logkey.CallerGID, uint64(id.GID)),
-		slog.Any(logkey.CallerGroups, id.Groups),
+		slog.Any(logkey.CallerGroups, uint32List(id.Groups)),
 		slog.String(logkey.CallerExe, id.Exe.Path),
 		slog.String(logkey.CallerExeSHA256, id.Exe.SHA256),
 		slog.String(logkey.CallerLiveness, id.Liveness),
@@ -189,4 +194,17 @@ func logCaller(id *peercred.Identity) []any {
 		attrs = append(attrs, slog.String(logkey.CallerContainer, id.Cgroup.ContainerID))
 	}
 	return attrs
+}
+
+// callerLogAttrs returns the caller's fields of x's log line, from the
+// connection's snapshot when x's caller came from it.
+func callerLogAttrs(x *exchange) []slog.Attr {
+	if x.caller == nil {
+		return nil
+	}
+	if ci, ok := x.r.Context().Value(connKey{}).(*connInfo); ok && ci.id == x.caller {
+		// x.caller came from ci after ci.done closed, so logAttrs is set.
+		return ci.logAttrs
+	}
+	return logCaller(x.caller)
 }
