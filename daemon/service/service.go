@@ -86,6 +86,7 @@ type runner struct {
 // Run serves until ctx ends or a termination signal arrives.
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Log
+	defer keepHeapFloor(heapFloor, log)()
 
 	cfg, err := opts.Load()
 	if err != nil {
