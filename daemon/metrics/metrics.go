@@ -15,6 +15,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,7 +174,20 @@ func RequestStarted() func() {
 
 // ObserveStage records how long one pipeline stage took.
 func ObserveStage(stage string, d time.Duration) {
-	stageDuration.WithLabelValues(stage).Observe(d.Seconds())
+	stageObserver(stage).Observe(d.Seconds())
+}
+
+// stageObservers caches stageDuration's child per stage, because every
+// sign request observes each stage and the names are few and fixed.
+var stageObservers sync.Map // stage name -> prometheus.Observer
+
+func stageObserver(stage string) prometheus.Observer {
+	if o, ok := stageObservers.Load(stage); ok {
+		return o.(prometheus.Observer)
+	}
+	o := stageDuration.WithLabelValues(stage)
+	stageObservers.Store(stage, o)
+	return o
 }
 
 // ObserveExtensionCall records one extension call and its result, one of

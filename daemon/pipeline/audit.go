@@ -48,9 +48,9 @@ func (s *State) Sign(ctx context.Context, req *Request) (*Result, error) {
 		return res, err
 	}
 
-	auditDone := timeStage(metrics.StageAudit)
+	auditTimer := timeStage(metrics.StageAudit)
 	aerr := req.Audit.Append(ctx, rec)
-	auditDone()
+	auditTimer.done()
 	if err != nil {
 		// The denial is returned whether or not its record was written,
 		// because a failure to record it shows in the trail's health and

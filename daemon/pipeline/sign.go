@@ -63,17 +63,17 @@ type Result struct {
 // sign runs the stages for req and fills rec with what each stage
 // decided. Every error is an *api.Error.
 func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Result, error) {
-	identityDone := timeStage(metrics.StageIdentity)
+	identityTimer := timeStage(metrics.StageIdentity)
 	tenant, err := s.authorize(req)
-	identityDone()
+	identityTimer.done()
 	if err != nil {
 		return nil, err
 	}
 	rec.Tenant = tenant.Name
 
-	entitlementDone := timeStage(metrics.StageEntitlement)
+	entitlementTimer := timeStage(metrics.StageEntitlement)
 	release, logAttrs, err := s.entitle(req)
-	entitlementDone()
+	entitlementTimer.done()
 	if err != nil {
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}
@@ -89,17 +89,17 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 			tenant.Name, stmt.PredicateType)
 	}
 
-	releaseDone := timeStage(metrics.StageRelease)
+	releaseTimer := timeStage(metrics.StageRelease)
 	verdict, err := s.checkRelease(ctx, tenant.Name, req.Body)
-	releaseDone()
+	releaseTimer.done()
 	rec.Release = auditVerdict(verdict)
 	if err != nil {
 		return &Result{Tenant: tenant.Name, LogAttrs: logAttrs}, err
 	}
 
-	extensionsDone := timeStage(metrics.StageExtensions)
+	extensionsTimer := timeStage(metrics.StageExtensions)
 	err = s.checkExtensions(ctx, tenant.Name, req, stmt, rec)
-	extensionsDone()
+	extensionsTimer.done()
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +108,12 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 		return nil, err
 	}
 
-	signingDone := timeStage(metrics.StageSigning)
+	signingTimer := timeStage(metrics.StageSigning)
 	keyStart := time.Now()
 	env, err := dsse.Sign(ctx, s.Signer, api.MediaTypeInToto, stmt.Marshal())
-	metrics.ObserveKeyOperation(keyBackend(s.Signer.URI()), "sign", time.Since(keyStart), err)
+	metrics.ObserveKeyOperation(s.keyBackend, "sign", time.Since(keyStart), err)
 	if err != nil {
-		signingDone()
+		signingTimer.done()
 		e := api.Errorf(api.CodeUnavailable, "key backend %s failed to sign: %v; retry later, and an administrator can check signerctl health and the daemon log", s.Signer.URI(), err)
 		e.RetryAfterSeconds = 5
 		return nil, e
@@ -122,7 +122,7 @@ func (s *State) sign(ctx context.Context, req *Request, rec *audit.Record) (*Res
 	rec.KeyHint, rec.KeyID = s.KeyHint, s.Signer.URI()
 
 	out, err := bundle.New(env, s.KeyHint).Marshal()
-	signingDone()
+	signingTimer.done()
 	if err != nil {
 		return nil, api.Errorf(api.CodeInternal, "encode bundle: %v", err)
 	}

@@ -38,6 +38,9 @@ type State struct {
 	// LoadedAt is when the state was built.
 	LoadedAt time.Time
 
+	// keyBackend labels the key's metrics; see keyBackend.
+	keyBackend string
+
 	entitlement  *entitlementStage
 	releaseCheck *releaseStage
 
@@ -110,6 +113,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 		KeyHint:      hint,
 		PublicKeyPEM: pemText,
 		LoadedAt:     time.Now(),
+		keyBackend:   keyBackend(signer.URI()),
 		entitlement:  ent,
 		releaseCheck: rel,
 		extensions:   exts,

@@ -19,7 +19,7 @@ func (s *State) Summary() api.StateSummary {
 
 // KeyBackend returns the URI scheme of the state's key, for example
 // "file".
-func (s *State) KeyBackend() string { return keyBackend(s.Signer.URI()) }
+func (s *State) KeyBackend() string { return s.keyBackend }
 
 // extensionCount returns how many extension modules the state runs, over
 // all tenants.
