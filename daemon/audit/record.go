@@ -142,21 +142,7 @@ type ExtensionVerdict struct {
 // removes the last member of the stored line, closes the object, and
 // hashes the result.
 func Encode(rec *Record) ([]byte, error) {
-	rec.Hash = ""
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("encode audit record: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	rec.Hash = hex.EncodeToString(sum[:])
-
-	line := make([]byte, 0, len(body)+hashSuffixLen)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, `,"hash":"`...)
-	line = append(line, rec.Hash...)
-	line = append(line, `"}`...)
-	line = append(line, '\n')
-	return line, nil
+	return AppendLine(nil, rec), nil
 }
 
 // Decode parses one line (without its newline), checks that its hash

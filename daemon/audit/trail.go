@@ -274,12 +274,8 @@ func (t *Trail) writeBatch(batch []*pending) error {
 		r.ID = strconv.FormatUint(seq, 10)
 		r.Time = now
 		r.Prev = prev
-		line, err := Encode(r)
-		if err != nil {
-			return err
-		}
+		buf = AppendLine(buf, r)
 		prev = r.Hash
-		buf = append(buf, line...)
 	}
 	t.buf = buf
 
