@@ -15,19 +15,27 @@ func With(ctx context.Context, log *slog.Logger) context.Context {
 	return context.WithValue(ctx, key{}, log)
 }
 
-// From returns the logger that With attached, or slog.Default() when ctx
-// has none, so a stage never needs a nil check.
-func From(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(key{}).(*slog.Logger); ok {
-		return l
-	}
-	return slog.Default()
+// WithFunc returns ctx carrying a logger that get returns when a stage
+// first asks for it. The server uses it so that a request whose stages
+// log nothing never builds its logger. get must be safe for concurrent
+// use and return the same logger every time.
+func WithFunc(ctx context.Context, get func() *slog.Logger) context.Context {
+	return context.WithValue(ctx, key{}, get)
 }
 
-// FromOr returns the logger that With attached, or fallback.
+// From returns the logger that With or WithFunc attached, or
+// slog.Default() when ctx has none, so a stage never needs a nil check.
+func From(ctx context.Context) *slog.Logger {
+	return FromOr(ctx, slog.Default())
+}
+
+// FromOr returns the logger that With or WithFunc attached, or fallback.
 func FromOr(ctx context.Context, fallback *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(key{}).(*slog.Logger); ok {
-		return l
+	switch v := ctx.Value(key{}).(type) {
+	case *slog.Logger:
+		return v
+	case func() *slog.Logger:
+		return v()
 	}
 	return fallback
 }

@@ -71,9 +71,9 @@ func (a *Admin) Shutdown(ctx context.Context) error { return a.http.Shutdown(ctx
 // ServeHTTP guards, routes and logs one admin request.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	x := &exchange{w: w, r: r, correlationID: correlationID(r)}
-	x.log = a.opts.Log.With(slog.String(logkey.CorrelationID, x.correlationID), slog.String(logkey.Socket, "admin"))
-	x.r = r.WithContext(reqlog.With(r.Context(), x.log))
+	x := &exchange{w: w, r: r, correlationID: correlationID(r), logBase: a.opts.Log}
+	x.logPrefix = []slog.Attr{slog.String(logkey.CorrelationID, x.correlationID), slog.String(logkey.Socket, "admin")}
+	x.r = r.WithContext(reqlog.WithFunc(r.Context(), x.logger))
 	w.Header().Set(api.HeaderCorrelationID, x.correlationID)
 	w.Header().Set("Cache-Control", "no-store")
 

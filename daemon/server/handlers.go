@@ -46,8 +46,14 @@ type exchange struct {
 	// reference so a reload cannot close its key mid-request.
 	st *pipeline.State
 
-	// log carries the correlation id; it is also in r's context.
-	log *slog.Logger
+	// logBase and logPrefix make the request's logger: logBase with the
+	// correlation id (and on the admin socket, the socket name). logger
+	// builds it on first use; it is also in r's context. The request's
+	// own log line adds logPrefix itself, so most requests never build it.
+	logBase   *slog.Logger
+	logPrefix []slog.Attr
+	logOnce   sync.Once
+	log       *slog.Logger
 
 	// tenant labels the request's metrics once a tenant matched.
 	tenant string
@@ -59,9 +65,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 
-	x := &exchange{w: w, r: r, correlationID: correlationID(r)}
-	x.log = s.log.With(slog.String(logkey.CorrelationID, x.correlationID))
-	x.r = r.WithContext(reqlog.With(r.Context(), x.log))
+	x := &exchange{w: w, r: r, correlationID: correlationID(r), logBase: s.log}
+	x.logPrefix = []slog.Attr{slog.String(logkey.CorrelationID, x.correlationID)}
+	x.r = r.WithContext(reqlog.WithFunc(r.Context(), x.logger))
 	w.Header().Set(api.HeaderCorrelationID, x.correlationID)
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Path == api.PathSignDSSE {
@@ -82,12 +88,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if internal {
 		// The watchdog's own probes would otherwise flood the log and
 		// the request metrics every few seconds.
-		x.log.Debug("self-check", slog.String(logkey.Path, x.r.URL.Path), slog.Int(logkey.Status, x.status))
+		x.logger().Debug("self-check", slog.String(logkey.Path, x.r.URL.Path), slog.Int(logkey.Status, x.status))
 		return
 	}
 	s.served.Add(1)
 	metrics.ObserveRequest(endpointLabel(x.r.URL.Path), x.tenant, outcomeOf(x.code), string(x.code), d)
 	logRequest(x, d)
+}
+
+// logger returns the request's logger, building it on first use.
+func (x *exchange) logger() *slog.Logger {
+	x.logOnce.Do(func() {
+		args := make([]any, len(x.logPrefix))
+		for i, a := range x.logPrefix {
+			args[i] = a
+		}
+		x.log = x.logBase.With(args...)
+	})
+	return x.log
 }
 
 // Acquire returns the current state with a reference held, which the
@@ -431,12 +449,12 @@ func logRequest(x *exchange, d time.Duration) {
 	}
 
 	ctx := x.r.Context()
-	h := x.log.Handler()
+	h := x.logBase.Handler()
 	if !h.Enabled(ctx, level) {
 		return
 	}
 
-	// x.log already carries the correlation id.
+	// The prefix comes first, where the logger's With would put it.
 	pc := requestLogPC.Load()
 	if pc == 0 {
 		var pcs [1]uintptr
@@ -445,6 +463,7 @@ func logRequest(x *exchange, d time.Duration) {
 		requestLogPC.Store(pc)
 	}
 	rec := slog.NewRecord(time.Now(), level, "request", pc)
+	rec.AddAttrs(x.logPrefix...)
 	rec.AddAttrs(
 		slog.String(logkey.Method, x.r.Method),
 		slog.String(logkey.Path, truncate(x.r.URL.Path, 200)),

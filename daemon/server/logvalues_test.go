@@ -69,7 +69,7 @@ func TestRequestLogSource(t *testing.T) {
 	var buf bytes.Buffer
 	h := slog.NewJSONHandler(&buf, &slog.HandlerOptions{AddSource: true})
 	r := httptestRequest(t)
-	x := &exchange{r: r, log: slog.New(h), status: 200}
+	x := &exchange{r: r, logBase: slog.New(h), status: 200}
 	logRequest(x, time.Millisecond)
 
 	if !bytes.Contains(buf.Bytes(), []byte(`"function":"github.com/signerd/signerd/daemon/server.logRequest"`)) {
@@ -80,4 +80,25 @@ func TestRequestLogSource(t *testing.T) {
 func httptestRequest(t *testing.T) *http.Request {
 	t.Helper()
 	return httptest.NewRequest(http.MethodGet, "/v1/healthz", nil)
+}
+
+// TestRequestLogPrefixFirst checks that the correlation id and the other
+// prefix fields come right after the message, where the request logger's
+// With would have put them.
+func TestRequestLogPrefixFirst(t *testing.T) {
+	var buf bytes.Buffer
+	x := &exchange{r: httptestRequest(t), logBase: slog.New(slog.NewTextHandler(&buf, nil)), status: 200,
+		logPrefix: []slog.Attr{slog.String("correlation_id", "abc"), slog.String("socket", "admin")}}
+	logRequest(x, time.Millisecond)
+
+	if want := " msg=request correlation_id=abc socket=admin method=GET path=/v1/healthz status=200 outcome=allowed "; !bytes.Contains(buf.Bytes(), []byte(want)) {
+		t.Errorf("log line %q does not contain %q", buf.Bytes(), want)
+	}
+
+	// A stage's logger carries the same prefix.
+	buf.Reset()
+	x.logger().Info("stage")
+	if want := " msg=stage correlation_id=abc socket=admin\n"; !bytes.HasSuffix(buf.Bytes(), []byte(want)) {
+		t.Errorf("stage log line %q does not end with %q", buf.Bytes(), want)
+	}
 }
