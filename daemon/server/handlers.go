@@ -191,7 +191,7 @@ func (s *Server) handleSign(x *exchange) {
 	body := &countingReader{r: x.r.Body}
 	x.r.Body = body
 	var req api.SignRequest
-	if e := decodeBody(x.w, x.r, limit, &req); e != nil {
+	if e := decodeSignBody(x.w, x.r, limit, &req); e != nil {
 		x.fail(e)
 		return
 	}
@@ -295,16 +295,44 @@ func (c *countingReader) Close() error { return c.r.Close() }
 // decodeBody reads one JSON value into v, rejecting unknown fields,
 // trailing data and bodies over limit.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) *api.Error {
+	data, e := readBody(w, r, limit)
+	if e != nil {
+		return e
+	}
+	return decodeJSON(data, v)
+}
+
+// decodeSignBody decodes a sign request as decodeBody does, through
+// decodeSignFast when the body has the usual shape.
+func decodeSignBody(w http.ResponseWriter, r *http.Request, limit int64, req *api.SignRequest) *api.Error {
+	data, e := readBody(w, r, limit)
+	if e != nil {
+		return e
+	}
+	if decodeSignFast(data, req) {
+		return nil
+	}
+	*req = api.SignRequest{}
+	return decodeJSON(data, req)
+}
+
+// readBody reads the whole body, up to limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api.Error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return api.Errorf(api.CodePayloadTooLarge, "body exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", limit)
+			return nil, api.Errorf(api.CodePayloadTooLarge, "body exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", limit)
 		}
-		return api.Errorf(api.CodeInvalidRequest, "read body: %v", err)
+		return nil, api.Errorf(api.CodeInvalidRequest, "read body: %v", err)
 	}
+	return data, nil
+}
 
+// decodeJSON decodes one JSON value into v, rejecting unknown fields and
+// trailing data.
+func decodeJSON(data []byte, v any) *api.Error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
