@@ -305,29 +305,50 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) *api
 // decodeSignBody decodes a sign request as decodeBody does, through
 // decodeSignFast when the body has the usual shape.
 func decodeSignBody(w http.ResponseWriter, r *http.Request, limit int64, req *api.SignRequest) *api.Error {
-	data, e := readBody(w, r, limit)
-	if e != nil {
-		return e
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		return readError(err, limit)
 	}
-	if decodeSignFast(data, req) {
+
+	// Both decoders copy what they keep, so the buffer can be reused.
+	if decodeSignFast(buf.Bytes(), req) {
 		return nil
 	}
 	*req = api.SignRequest{}
-	return decodeJSON(data, req)
+	return decodeJSON(buf.Bytes(), req)
+}
+
+// bodyBuffers are the read buffers of sign request bodies.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps the buffers of a few large predicates from staying
+// in the pool.
+const maxPooledBody = 64 << 10
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		bodyBuffers.Put(b)
+	}
 }
 
 // readBody reads the whole body, up to limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api.Error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	data, err := io.ReadAll(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, api.Errorf(api.CodePayloadTooLarge, "body exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", limit)
-		}
-		return nil, api.Errorf(api.CodeInvalidRequest, "read body: %v", err)
+		return nil, readError(err, limit)
 	}
 	return data, nil
+}
+
+func readError(err error, limit int64) *api.Error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return api.Errorf(api.CodePayloadTooLarge, "body exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", limit)
+	}
+	return api.Errorf(api.CodeInvalidRequest, "read body: %v", err)
 }
 
 // decodeJSON decodes one JSON value into v, rejecting unknown fields and
