@@ -26,7 +26,8 @@ func AppendLine(b []byte, rec *Record) []byte {
 	return append(b, "\"}\n"...)
 }
 
-// appendRecordBody appends rec as encoding/json writes it with Hash empty.
+// appendRecordBody appends rec as encoding/json writes it. AppendLine
+// clears Hash first, so the line's body ends with "prev".
 func appendRecordBody(b []byte, rec *Record) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(rec.Version), 10)
@@ -35,6 +36,7 @@ func appendRecordBody(b []byte, rec *Record) []byte {
 	b = appendField(b, "id", rec.ID)
 	b = appendField(b, "time", rec.Time)
 	b = appendOptional(b, "correlationId", rec.CorrelationID)
+
 	if c := rec.Caller; c != nil {
 		b = append(b, `,"caller":{"pid":`...)
 		b = strconv.AppendInt(b, int64(c.PID), 10)
@@ -49,6 +51,7 @@ func appendRecordBody(b []byte, rec *Record) []byte {
 		b = append(b, '}')
 	}
 	b = appendOptional(b, "tenant", rec.Tenant)
+
 	if r := rec.Request; r != nil {
 		b = appendRequest(b, r)
 	}
@@ -66,6 +69,7 @@ func appendRecordBody(b []byte, rec *Record) []byte {
 		}
 		b = append(b, ']')
 	}
+
 	b = appendOptional(b, "keyHint", rec.KeyHint)
 	b = appendOptional(b, "keyId", rec.KeyID)
 	b = appendOptional(b, "bundleSha256", rec.BundleSHA256)

@@ -16,7 +16,7 @@ func With(ctx context.Context, log *slog.Logger) context.Context {
 }
 
 // WithFunc returns ctx carrying a logger that get returns when a stage
-// first asks for it. The server uses it so that a request whose stages
+// first calls From. The server uses it so that a request whose stages
 // log nothing never builds its logger. get must be safe for concurrent
 // use and return the same logger every time.
 func WithFunc(ctx context.Context, get func() *slog.Logger) context.Context {

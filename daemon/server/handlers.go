@@ -405,9 +405,9 @@ func (x *exchange) reply(status int, v any) {
 }
 
 // replySign writes a sign response with the encoder in package api, into
-// a pooled buffer. The body is the same as reply would write; it is sent
-// with a Content-Length, because it is larger than net/http buffers before
-// it switches to chunked encoding.
+// a pooled buffer. The body is the same as reply would write. It is sent
+// with a Content-Length because it is larger than what net/http buffers
+// before it switches to chunked encoding.
 func (x *exchange) replySign(resp *api.SignResponse) {
 	bp := responseBuffers.Get().(*[]byte)
 	defer putResponseBuffer(bp)

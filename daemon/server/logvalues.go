@@ -28,7 +28,7 @@ func (l uint32List) String() string {
 	return string(append(b, ']'))
 }
 
-// MarshalText is what the text handler uses.
+// MarshalText returns the String form, which the text handler writes.
 func (l uint32List) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
 func (l uint32List) MarshalJSON() ([]byte, error) {
@@ -65,7 +65,7 @@ func (l stringList) String() string {
 	return string(append(b, ']'))
 }
 
-// MarshalText is what the text handler uses.
+// MarshalText returns the String form, which the text handler writes.
 func (l stringList) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
 // MarshalJSON writes plain strings directly and leaves any other list to

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// logLine formats one record with the value under key "v" through h's
-// kind of handler.
+// logLine formats one record with the value under key "v" through a
+// handler from newHandler.
 func logLine(t *testing.T, newHandler func(*bytes.Buffer) slog.Handler, v any) string {
 	t.Helper()
 	var buf bytes.Buffer
