@@ -12,9 +12,9 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/signerd/signerd/daemon/api"
@@ -81,7 +81,7 @@ func validateSubjects(subjects []api.Subject) error {
 
 	seen := make(map[string]int, len(subjects))
 	for i, s := range subjects {
-		field := fmt.Sprintf("subjects[%d]", i)
+		field := "subjects[" + strconv.Itoa(i) + "]"
 		if s.Name == "" {
 			return api.FieldErrorf(api.CodeInvalidRequest, field+".name",
 				"subject name is empty; name the artifact, for example its file name or image reference")
