@@ -161,8 +161,36 @@ func Handler() http.Handler {
 // ObserveRequest counts one answered request and its duration. An empty
 // tenant becomes "none", an empty code "none".
 func ObserveRequest(endpoint, tenant, outcome, code string, d time.Duration) {
-	requests.WithLabelValues(endpoint, orNone(tenant), outcome, orNone(code)).Inc()
-	requestDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+	h := requestHandles(requestLabels{endpoint, orNone(tenant), outcome, orNone(code)})
+	h.count.Inc()
+	h.duration.Observe(d.Seconds())
+}
+
+// requestLabels are the label values of one request's metrics.
+type requestLabels struct{ endpoint, tenant, outcome, code string }
+
+// requestHandle is the children of requests and requestDuration for one
+// set of labels.
+type requestHandle struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// requestHandleCache caches a requestHandle per label set, because every
+// request is counted and the label sets are few: endpoints and codes are
+// fixed lists and tenants come from the config.
+var requestHandleCache sync.Map // requestLabels -> requestHandle
+
+func requestHandles(l requestLabels) requestHandle {
+	if h, ok := requestHandleCache.Load(l); ok {
+		return h.(requestHandle)
+	}
+	h := requestHandle{
+		count:    requests.WithLabelValues(l.endpoint, l.tenant, l.outcome, l.code),
+		duration: requestDuration.WithLabelValues(l.endpoint),
+	}
+	requestHandleCache.Store(l, h)
+	return h
 }
 
 // RequestStarted counts a request in flight; call the returned function
