@@ -161,7 +161,7 @@ func Handler() http.Handler {
 // ObserveRequest counts one answered request and its duration. An empty
 // tenant becomes "none", an empty code "none".
 func ObserveRequest(endpoint, tenant, outcome, code string, d time.Duration) {
-	h := requestHandles(requestLabels{endpoint, orNone(tenant), outcome, orNone(code)})
+	h := requestHandleFor(requestLabels{endpoint, orNone(tenant), outcome, orNone(code)})
 	h.count.Inc()
 	h.duration.Observe(d.Seconds())
 }
@@ -177,11 +177,11 @@ type requestHandle struct {
 }
 
 // requestHandleCache caches a requestHandle per label set, because every
-// request is counted and the label sets are few: endpoints and codes are
-// fixed lists and tenants come from the config.
+// request is counted and the label sets are few. Endpoints and codes are
+// fixed lists, and tenants come from the config.
 var requestHandleCache sync.Map // requestLabels -> requestHandle
 
-func requestHandles(l requestLabels) requestHandle {
+func requestHandleFor(l requestLabels) requestHandle {
 	if h, ok := requestHandleCache.Load(l); ok {
 		return h.(requestHandle)
 	}
