@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // heapFloor is the smallest heap goal the daemon lets the garbage
@@ -37,7 +37,10 @@ func keepHeapFloor(floor uint64, log *slog.Logger) (stop func()) {
 		return func() {}
 	}
 
-	var stopped atomic.Bool
+	// mu orders stop against a cleanup that is running, so that no
+	// cleanup sets GOGC after stop has put it back.
+	var mu sync.Mutex
+	stopped := false
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	current := 100
 
@@ -47,7 +50,9 @@ func keepHeapFloor(floor uint64, log *slog.Logger) (stop func()) {
 	arm = func() {
 		sentinel := &gcSentinel{}
 		runtime.AddCleanup(sentinel, func(struct{}) {
-			if stopped.Load() {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
 				return
 			}
 			metrics.Read(sample)
@@ -63,7 +68,10 @@ func keepHeapFloor(floor uint64, log *slog.Logger) (stop func()) {
 	arm()
 
 	return func() {
-		if stopped.CompareAndSwap(false, true) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			stopped = true
 			debug.SetGCPercent(100)
 		}
 	}
