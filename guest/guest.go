@@ -162,7 +162,7 @@ func Run(input []byte) []byte {
 	case handler == nil:
 		d = Deny("the extension registered no check; call guest.Handle in init")
 	default:
-		if err := json.Unmarshal(input, &req); err != nil {
+		if err := decodeRequest(input, &req); err != nil {
 			d = Deny("extension cannot decode the request: %v", err)
 		} else if req.ABIVersion != ABIVersion {
 			d = Deny("extension speaks ABI %d, the daemon sent ABI %d", ABIVersion, req.ABIVersion)
@@ -170,12 +170,5 @@ func Run(input []byte) []byte {
 			d = handler(&req)
 		}
 	}
-	if d.Reasons == nil {
-		d.Reasons = []string{}
-	}
-	out, err := json.Marshal(d)
-	if err != nil {
-		out = []byte(`{"allow":false,"reasons":["extension cannot encode its decision"]}`)
-	}
-	return out
+	return encodeDecision(d)
 }
