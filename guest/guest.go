@@ -74,11 +74,14 @@ type Request struct {
 
 // DecodeConfig decodes the policy's config object into v, refusing fields
 // v does not have so that a misspelt setting is an error, not a default.
+// The config is the same on every request until the policy changes, so
+// when v points to a zero value of a plain struct, DecodeConfig decodes it
+// once and afterwards gives v a copy of that result.
 func (r *Request) DecodeConfig(v any) error {
 	if len(r.Config) == 0 || string(r.Config) == "null" {
 		return nil
 	}
-	return decodeStrict(r.Config, v)
+	return decodeConfigCached(r.Config, v)
 }
 
 // Caller is the calling process as the kernel reported it.
