@@ -132,16 +132,24 @@ func (d *decoder) skipValue() {
 	}
 }
 
-func (d *decoder) skipString() {
+// skipString consumes a string literal and reports whether it is plain:
+// ASCII without escapes, so that its contents need no decoding.
+func (d *decoder) skipString() (plain bool) {
 	d.off++
+	plain = true
 	for {
-		switch d.data[d.off] {
-		case '\\':
-			d.off += 2
-		case '"':
+		c := d.data[d.off]
+		switch {
+		case c == '"':
 			d.off++
-			return
+			return plain
+		case c == '\\':
+			d.off += 2
+			plain = false
 		default:
+			if c >= utf8.RuneSelf {
+				plain = false
+			}
 			d.off++
 		}
 	}
@@ -162,7 +170,7 @@ func (d *decoder) members(f func(key []byte) error) error {
 			d.off++
 			d.skipSpace()
 		}
-		key := unquote(d.rawString())
+		key := d.stringBytes()
 		d.skipSpace()
 		d.off++ // :
 		if err := f(key); err != nil {
@@ -191,10 +199,14 @@ func (d *decoder) elements(f func(i int) error) error {
 	}
 }
 
-func (d *decoder) rawString() []byte {
+// stringBytes consumes a string literal and returns its decoded contents,
+// which may share the input's memory.
+func (d *decoder) stringBytes() []byte {
 	start := d.off
-	d.skipString()
-	return d.data[start:d.off]
+	if d.skipString() {
+		return d.data[start+1 : d.off-1]
+	}
+	return unquote(d.data[start:d.off])
 }
 
 // field returns the index of the name in names that key matches, exactly
@@ -258,7 +270,7 @@ func (d *decoder) str(p *string, name string) error {
 		d.off += len("null")
 		return nil
 	case '"':
-		*p = string(unquote(d.rawString()))
+		*p = string(d.stringBytes())
 		return nil
 	}
 	err := d.typeError(name, "string")
