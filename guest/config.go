@@ -64,8 +64,8 @@ var (
 )
 
 // plainData reports whether values of t are plain data that copyValue
-// copies completely. known records answers, and marks types in progress
-// as plain so that recursive types terminate.
+// copies completely. known records the results, and marks types in
+// progress as plain so that recursive types terminate.
 func plainData(t reflect.Type, known map[reflect.Type]bool) bool {
 	if ok, seen := known[t]; seen {
 		return ok

@@ -18,11 +18,11 @@ import (
 // shape of Request directly. encoding/json walks the type with reflection,
 // which compiled to WebAssembly costs several hundred microseconds a call.
 //
-// Like encoding/json it matches keys exactly or, failing that,
-// case-insensitively; ignores unknown keys; lets null leave a value as it
-// is (or set a pointer, slice or map to nil); decodes a repeated key into
-// the value the earlier one left; and passes Predicate and Config through
-// as raw JSON. Error messages differ from encoding/json's.
+// Like encoding/json it matches keys exactly or else case-insensitively,
+// and it ignores unknown keys. A null leaves a value as it is, or sets a
+// pointer, slice or map to nil. A repeated key decodes into the value the
+// earlier one left. Predicate and Config stay raw JSON. Only the error
+// messages differ from encoding/json's.
 func decodeRequest(input []byte, r *Request) error {
 	if err := validJSON(input); err != nil {
 		return err

@@ -262,7 +262,8 @@ func BenchmarkCompile(b *testing.B) {
 }
 
 // BenchmarkInstanceMemory reports the Go heap each extra instance of the
-// Go SDK module takes (its linear memory lives in the Go heap).
+// Go SDK module takes after one check, and the size of its linear memory,
+// which is a mapping outside the Go heap.
 func BenchmarkInstanceMemory(b *testing.B) {
 	wasm := benchGuest(b)
 	m, err := Load(context.Background(), wasm, Options{})

@@ -80,8 +80,8 @@ func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenan
 	ok = true
 
 	// Compiling or loading a module from the cache leaves tens of MiB of
-	// garbage in the Go heap; return it to the kernel now rather than
-	// leave it resident until the scavenger gets to it.
+	// garbage in the Go heap. Return it to the kernel now, because the
+	// runtime's background scavenger returns it only gradually.
 	if len(out) > 0 {
 		debug.FreeOSMemory()
 	}

@@ -97,8 +97,8 @@ func inRange(whose string, v *semver.Version, raw, constraint string) (guest.Dec
 // constraints caches parsed ranges by their text. Parsing runs
 // Masterminds/semver's regular expressions, the larger part of a check's
 // time in WebAssembly, while a tenant's ranges rarely change. The cache is
-// cleared when full, so a caller cannot grow it without bound, and a
-// parsed range is never modified, so a cached one gives the same answer.
+// cleared when full, so a caller cannot grow it without bound. A parsed
+// range is never modified, so a cached one gives the same result.
 var constraints = map[string]*semver.Constraints{}
 
 const maxCachedConstraints = 64
