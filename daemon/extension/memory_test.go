@@ -7,33 +7,48 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
 )
 
-func TestLinearMemoryGrowsInPlace(t *testing.T) {
+// TestLinearMemoryGrows covers both linear memories: growth keeps the
+// contents, new pages are writable, and nothing grows past the maximum.
+func TestLinearMemoryGrows(t *testing.T) {
 	const page = 64 << 10
-	mem := newLinearMemory(0, 4*page)
-	defer mem.Free()
+	allocators := []struct {
+		name     string
+		allocate func(capBytes, maxBytes uint64) experimental.LinearMemory
+	}{
+		{"mapped", newLinearMemory},
+		{"heap", newHeapMemory},
+	}
+	for _, a := range allocators {
+		t.Run(a.name, func(t *testing.T) {
+			mem := a.allocate(0, 4*page)
+			defer mem.Free()
 
-	buf := mem.Reallocate(page)
-	if len(buf) != page {
-		t.Fatalf("Reallocate(1 page) length = %d, want %d", len(buf), page)
-	}
-	copy(buf[page-3:], "abc")
+			buf := mem.Reallocate(page)
+			if len(buf) != page {
+				t.Fatalf("Reallocate(1 page) length = %d, want %d", len(buf), page)
+			}
+			copy(buf[page-3:], "abc")
 
-	grown := mem.Reallocate(3 * page)
-	if len(grown) != 3*page {
-		t.Fatalf("Reallocate(3 pages) length = %d, want %d", len(grown), 3*page)
-	}
-	if !bytes.Equal(grown[page-3:page], []byte("abc")) {
-		t.Fatalf("contents after growth = %q, want abc", grown[page-3:page])
-	}
-	grown[3*page-1] = 1 // the new pages are writable
+			grown := mem.Reallocate(3 * page)
+			if len(grown) != 3*page {
+				t.Fatalf("Reallocate(3 pages) length = %d, want %d", len(grown), 3*page)
+			}
+			if !bytes.Equal(grown[page-3:page], []byte("abc")) {
+				t.Fatalf("contents after growth = %q, want abc", grown[page-3:page])
+			}
+			grown[3*page-1] = 1 // the new pages are writable
 
-	if b := mem.Reallocate(5 * page); b != nil {
-		t.Fatalf("Reallocate beyond the maximum returned %d bytes, want nil", len(b))
-	}
-	if b := mem.Reallocate(4 * page); len(b) != 4*page {
-		t.Fatalf("Reallocate(max) length = %d, want %d", len(b), 4*page)
+			if b := mem.Reallocate(5 * page); b != nil {
+				t.Fatalf("Reallocate beyond the maximum returned %d bytes, want nil", len(b))
+			}
+			if b := mem.Reallocate(4 * page); len(b) != 4*page {
+				t.Fatalf("Reallocate(max) length = %d, want %d", len(b), 4*page)
+			}
+		})
 	}
 }
 
