@@ -3,7 +3,6 @@ package extension
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -94,25 +93,24 @@ func shippedInput(b *testing.B, config string) []byte {
 	return raw
 }
 
-// shippedModules keeps loaded modules for the whole test binary, because
-// the benchmark framework calls a benchmark several times and a cold
-// compile takes seconds.
+// shippedModules keeps loaded modules, with the default pool size, for
+// the whole test binary, because the benchmark framework calls a benchmark
+// several times and a cold compile takes seconds.
 var shippedModules = map[string]*Module{}
 
-func loadShipped(b *testing.B, name string, poolSize int) *Module {
-	key := fmt.Sprintf("%s/%d", name, poolSize)
-	if m := shippedModules[key]; m != nil {
+func loadShipped(b *testing.B, name string) *Module {
+	if m := shippedModules[name]; m != nil {
 		return m
 	}
 	wasm, err := os.ReadFile(filepath.Join(testenv.RepoRoot(b), "bin", "extensions", name+".wasm"))
 	if err != nil {
 		b.Skipf("%v; run make extensions first", err)
 	}
-	m, err := Load(context.Background(), wasm, Options{Name: name, Limits: Limits{PoolSize: poolSize, Timeout: time.Second}})
+	m, err := Load(context.Background(), wasm, Options{Name: name, Limits: Limits{Timeout: time.Second}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	shippedModules[key] = m
+	shippedModules[name] = m
 	return m
 }
 
@@ -141,7 +139,7 @@ func processCPU(b *testing.B) syscall.Rusage {
 func BenchmarkCheckShipped(b *testing.B) {
 	for _, sc := range shippedChecks {
 		b.Run(sc.name, func(b *testing.B) {
-			m := loadShipped(b, sc.name, 1)
+			m := loadShipped(b, sc.name)
 			input := shippedInput(b, sc.config)
 			if d, err := m.Check(context.Background(), input); err != nil || !d.Allow {
 				b.Fatalf("Check() = %+v, %v; want an allow", d, err)
@@ -165,7 +163,7 @@ func BenchmarkCheckRequest(b *testing.B) {
 	mods := make([]*Module, len(shippedChecks))
 	inputs := make([][]byte, len(shippedChecks))
 	for i, sc := range shippedChecks {
-		mods[i] = loadShipped(b, sc.name, 0)
+		mods[i] = loadShipped(b, sc.name)
 		inputs[i] = shippedInput(b, sc.config)
 	}
 	b.ReportAllocs()
