@@ -74,11 +74,14 @@ type Request struct {
 
 // DecodeConfig decodes the policy's config object into v, refusing fields
 // v does not have so that a misspelt setting is an error, not a default.
+// The config is the same on every request until the policy changes, so
+// when v points to a zero value of a plain struct, DecodeConfig decodes it
+// once and afterwards gives v a copy of that result.
 func (r *Request) DecodeConfig(v any) error {
 	if len(r.Config) == 0 || string(r.Config) == "null" {
 		return nil
 	}
-	return decodeStrict(r.Config, v)
+	return decodeConfigCached(r.Config, v)
 }
 
 // Caller is the calling process as the kernel reported it.
@@ -162,7 +165,7 @@ func Run(input []byte) []byte {
 	case handler == nil:
 		d = Deny("the extension registered no check; call guest.Handle in init")
 	default:
-		if err := json.Unmarshal(input, &req); err != nil {
+		if err := decodeRequest(input, &req); err != nil {
 			d = Deny("extension cannot decode the request: %v", err)
 		} else if req.ABIVersion != ABIVersion {
 			d = Deny("extension speaks ABI %d, the daemon sent ABI %d", ABIVersion, req.ABIVersion)
@@ -170,12 +173,5 @@ func Run(input []byte) []byte {
 			d = handler(&req)
 		}
 	}
-	if d.Reasons == nil {
-		d.Reasons = []string{}
-	}
-	out, err := json.Marshal(d)
-	if err != nil {
-		out = []byte(`{"allow":false,"reasons":["extension cannot encode its decision"]}`)
-	}
-	return out
+	return encodeDecision(d)
 }

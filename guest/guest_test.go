@@ -89,7 +89,8 @@ func TestRunFraming(t *testing.T) {
 		{`{"abiVersion":1,"tenant":"a"}`, `{"allow":true,"reasons":[]}`},
 		{`{"abiVersion":1,"tenant":"b"}`, `{"allow":false,"reasons":["tenant \"b\" is not a"]}`},
 		{`{"abiVersion":2,"tenant":"a"}`, `{"allow":false,"reasons":["extension speaks ABI 1, the daemon sent ABI 2"]}`},
-		{`not json`, `{"allow":false,"reasons":["extension cannot decode the request: invalid character 'o' in literal null (expecting 'u')"]}`},
+		{`not json`, `{"allow":false,"reasons":["extension cannot decode the request: invalid JSON at offset 0: invalid literal; expected null"]}`},
+		{`{"abiVersion":1,"tenant":7}`, `{"allow":false,"reasons":["extension cannot decode the request: cannot decode a JSON number into field tenant of type string"]}`},
 	}
 	for _, tc := range cases {
 		if got := string(guest.Run([]byte(tc.input))); got != tc.want {

@@ -22,7 +22,10 @@
 // returned to Go would stall the daemon's garbage collector and the timer.
 // An instance that failed in any way (trap, Go panic, out of memory,
 // deadline, bad reply) is closed and never reused, because wazero leaves
-// such an instance open and answering.
+// such an instance open and answering. Linear memory is an anonymous
+// mapping per instance, reserved up to the page limit and outside the Go
+// heap; it is unmapped when the instance closes, so Close waits for calls
+// in flight.
 //
 // The compilation cache holds executable code, so it lives in a directory
 // owned by the daemon's user and writable by no one else; a cache entry

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -73,6 +74,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		WithNanosleep(func(int64) {}).
 		WithOsyield(func() {}).
 		WithRandSource(zeroReader{})
+	ctx = experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(newLinearMemory))
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
@@ -167,6 +169,9 @@ func (in *instance) close() { _ = in.mod.Close(context.Background()) }
 // acquire takes an idle instance or starts a new one, waiting for a pool
 // slot if all are busy.
 func (m *Module) acquire(ctx context.Context) (*instance, error) {
+	if m.closed.Load() {
+		return nil, errors.New("the module is closed")
+	}
 	select {
 	case in := <-m.idle:
 		return in, nil
@@ -185,6 +190,10 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 		<-m.tokens
 		return in, nil
 	default:
+	}
+	if m.closed.Load() {
+		<-m.tokens
+		return nil, errors.New("the module is closed")
 	}
 	in, err := m.newInstance(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -135,6 +136,9 @@ type Module struct {
 	// instances ready for reuse.
 	tokens chan struct{}
 	idle   chan *instance
+
+	// closed is set by Close; no instance starts after it.
+	closed atomic.Bool
 }
 
 // SHA256 returns the hex SHA-256 of the module as loaded (before the host's
@@ -362,17 +366,27 @@ func typeNames(ts []api.ValueType) []string {
 	return out
 }
 
-// Close closes every instance and the module's runtime. Calls in flight
-// fail.
+// Close closes every instance and the module's runtime. It first waits for
+// calls in flight to end (each within its deadline), because an instance's
+// linear memory is unmapped when it closes; if ctx ends first, it closes
+// the runtime anyway. Check fails once Close has begun.
 func (m *Module) Close(ctx context.Context) error {
-	for {
+	m.closed.Store(true)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for len(m.tokens) > 0 {
 		select {
 		case in := <-m.idle:
 			in.close()
-		default:
+			<-m.tokens
+		case <-poll.C:
+			// An instance that failed gives up its token without
+			// becoming idle, so look at the count again.
+		case <-ctx.Done():
 			return m.rt.Close(ctx)
 		}
 	}
+	return m.rt.Close(ctx)
 }
 
 // checkCacheDir creates dir if needed and refuses one that another user

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -77,6 +78,13 @@ func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenan
 		}
 	}
 	ok = true
+
+	// Compiling or loading a module from the cache leaves tens of MiB of
+	// garbage in the Go heap. Return it to the kernel now, because the
+	// runtime's background scavenger returns it only gradually.
+	if len(out) > 0 {
+		debug.FreeOSMemory()
+	}
 	return out, nil
 }
 

@@ -79,7 +79,7 @@ func inRange(whose string, v *semver.Version, raw, constraint string) (guest.Dec
 	if constraint == "" {
 		return guest.Decision{}, true
 	}
-	c, err := semver.NewConstraint(constraint)
+	c, err := parseConstraint(constraint)
 	if err != nil {
 		return guest.Deny("%s scanner version range %q is invalid: %v", whose, constraint, err), false
 	}
@@ -92,6 +92,30 @@ func inRange(whose string, v *semver.Version, raw, constraint string) (guest.Dec
 			raw, whose, constraint, strings.Join(why, "; ")), false
 	}
 	return guest.Decision{}, true
+}
+
+// constraints caches parsed ranges by their text. Parsing runs
+// Masterminds/semver's regular expressions, the larger part of a check's
+// time in WebAssembly, while a tenant's ranges rarely change. The cache is
+// cleared when full, so a caller cannot grow it without bound. A parsed
+// range is never modified, so a cached one gives the same result.
+var constraints = map[string]*semver.Constraints{}
+
+const maxCachedConstraints = 64
+
+func parseConstraint(text string) (*semver.Constraints, error) {
+	if c, ok := constraints[text]; ok {
+		return c, nil
+	}
+	c, err := semver.NewConstraint(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(constraints) >= maxCachedConstraints {
+		clear(constraints)
+	}
+	constraints[text] = c
+	return c, nil
 }
 
 // matchTool checks the tool list of a CycloneDX predicate (1.4 list form
