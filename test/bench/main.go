@@ -63,6 +63,7 @@ func main() {
 	// minutes.
 	if *only == "" {
 		r.measureGoBenchmarks()
+		r.profilePlainPath()
 	}
 
 	page := r.render()

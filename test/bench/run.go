@@ -37,6 +37,7 @@ type run struct {
 	cosign    *cosignResult
 	startup   []time.Duration
 	goBench   string
+	profile   []profilePart
 	notes     []string
 
 	// cleanups run when the benchmarks end; tenantReplace maps

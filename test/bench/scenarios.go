@@ -48,6 +48,11 @@ type scenarioResult struct {
 	ReadyTime  time.Duration
 	Stages     []stageTime
 	Err        string
+
+	// Memory splits the resident memory after the load runs; HeapKiB is
+	// the Go heap in use then, from the daemon's metrics.
+	Memory  *memoryParts
+	HeapKiB int64
 }
 
 // noExtensionsInMemory is the plain scenario with its audit trail on a
@@ -152,6 +157,14 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	}
 	if st, err := readProcStats(d.cmd.Process.Pid); err == nil {
 		res.LoadRSSKiB = st.hwmKiB
+	}
+	if m, err := readMemoryParts(d.cmd.Process.Pid, filepath.Join(r.bin, "signerd")); err == nil {
+		res.Memory = &m
+	}
+	if body, err := fetchMetrics(d); err == nil {
+		if v, ok := metricValue(body, "go_memstats_heap_inuse_bytes"); ok {
+			res.HeapKiB = int64(v) / 1024
+		}
 	}
 	if stages, err := scrapeStages(d); err == nil {
 		res.Stages = stages
