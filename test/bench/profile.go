@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -47,6 +49,10 @@ func plainPathParts() []profilePart {
 // real socket in one process, and splits its CPU time into parts.
 func (r *run) profilePlainPath() {
 	dir := filepath.Join(r.work, "profile")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		r.notef("profile of the sign path: %v", err)
+		return
+	}
 	bin, prof := filepath.Join(dir, "server.test"), filepath.Join(dir, "cpu.prof")
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkServerSign$", "-benchtime", "3s",
 		"-cpuprofile", prof, "-o", bin, "./daemon/server")
@@ -55,9 +61,12 @@ func (r *run) profilePlainPath() {
 		r.notef("profile of the sign path: %v\n%s", err, out)
 		return
 	}
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", bin, prof).Output()
+	var stderr bytes.Buffer
+	top := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", bin, prof)
+	top.Stderr = &stderr
+	out, err := top.Output()
 	if err != nil {
-		r.notef("go tool pprof: %v", err)
+		r.notef("go tool pprof: %v: %s", err, stderr.String())
 		return
 	}
 
