@@ -290,6 +290,10 @@ func (r *run) renderAnalysis(b *strings.Builder) {
 		fmt.Fprintf(b, "One check of each shipped extension, in process with the input the daemon builds (`BenchmarkCheckShipped` in this run): %s; %.0f µs of CPU for the three.", strings.Join(parts, ", "), sum)
 		if s := r.scenario("three shipped extensions"); s != nil {
 			fmt.Fprintf(b, " Through the daemon a request with the three costs %s of daemon CPU at its best load point.", fmtMicros(bestCPUPerReq(s)))
+			if plain := r.scenario("no extensions"); plain != nil {
+				fmt.Fprintf(b, " That is more than the plain path (%s) and the three checks together: three large guests run in turn evict each other's code and data from the CPU caches, which a benchmark that repeats one guest does not see. This is an estimate; this virtual machine exposes no hardware counters to confirm it.",
+					fmtMicros(bestCPUPerReq(plain)))
+			}
 		}
 		b.WriteString("\n\n")
 	}
@@ -311,13 +315,15 @@ func (r *run) renderAnalysis(b *strings.Builder) {
 	}
 	b.WriteString(`### Memory
 
-- **Compiled code is most of it.** Each shipped extension is a Go program of about 3.5 MB of WebAssembly, and wazero
-  keeps its compiled machine code (the executable anonymous column above) and its decoded module in the Go heap for the
-  life of the module. Instance linear memories are mapped outside the Go heap, so they do not inflate the garbage
-  collector's goal; after a reload the daemon returns freed heap to the kernel.
-- **The 100 MiB target is out of reach with Go guests** for the same reason: the daemon, its Go heap and three compiled Go
-  guests exceed it before any request. Smaller guests would meet it; a pool of one instance per module would trim the
-  peak a little.
+- **Where it goes.** The memory-by-kind table above splits it. The three Go guests compile to the executable anonymous
+  memory (each is a Go program of about 3.5 MB of WebAssembly); the signerd binary is the same in every scenario; the
+  rest is anonymous memory: the Go heap, where wazero keeps each decoded module, and the instances' linear memories,
+  several MiB each for a Go guest (` + "`BenchmarkInstanceMemory`" + ` below), with up to one instance per core per module.
+  Linear memories are mapped outside the Go heap, so they do not raise the garbage collector's goal, and after a reload the
+  daemon returns freed heap to the kernel.
+- **The 100 MiB target is out of reach with Go guests:** the daemon's binary, its heap and three compiled Go guests
+  exceed it before the first request (RSS idle above). Guests from a leaner toolchain would meet it; a pool of one instance per module would
+  trim the peak a little, at the cost of requests waiting for an instance on a busy node.
 
 `)
 }
