@@ -38,10 +38,13 @@ type Extension struct {
 	// (default 1 MiB); a larger one is replaced by its SHA-256 alone.
 	MaxPredicateBytes int `yaml:"max_predicate_bytes"`
 
-	// SignatureKey, when set, is a PEM public key that must have signed
-	// the OCI artifact.
-	// TODO: verify artifact signatures; until then a set key is refused.
-	SignatureKey string `yaml:"signature_key"`
+	// SignatureKey, when set, is the publisher's public key (pem or file).
+	// An OCI source is then loaded only when its manifest digest carries
+	// a signature this key verifies (a Sigstore bundle or a cosign
+	// signature, found as for a scanner image's release), on top of the
+	// sha256 pin. The pin alone says which bytes; the signature says who
+	// published them.
+	SignatureKey *TrustedKey `yaml:"signature_key"`
 }
 
 // Default extension limits.
@@ -142,8 +145,11 @@ func (v *validator) checkExtensions(c *Config) {
 			if e.MaxPredicateBytes < 0 {
 				v.addf(path+".max_predicate_bytes", "max_predicate_bytes must not be negative")
 			}
-			if e.SignatureKey != "" {
-				v.addf(path+".signature_key", "artifact signature verification is not supported yet; remove signature_key and rely on the sha256 pin")
+			if e.SignatureKey != nil {
+				if !strings.HasPrefix(e.Source, OCISource) {
+					v.addf(path+".signature_key", "signature_key applies to oci:// sources; a file source has no signature to check, and its sha256 pin already fixes its bytes")
+				}
+				v.checkTrustedKey(path+".signature_key", e.SignatureKey)
 			}
 		}
 	}

@@ -59,7 +59,10 @@ func TestExtensionsInvalid(t *testing.T) {
       - {name: a, source: /y.wasm, sha256: ` + pin + `}`, "name", "listed twice"},
 		{"timeout too long", `      - {name: a, source: /x.wasm, sha256: ` + pin + `, timeout: 1m}`, "timeout", "out of range"},
 		{"memory too large", `      - {name: a, source: /x.wasm, sha256: ` + pin + `, memory_pages: 100000}`, "memory_pages", "1 GiB"},
-		{"signature key", `      - {name: a, source: /x.wasm, sha256: ` + pin + `, signature_key: /k.pem}`, "signature_key", "not supported yet"},
+		{"signature key on a file source", `      - {name: a, source: /x.wasm, sha256: ` + pin + `, signature_key: {file: /k.pem}}`, "signature_key", "applies to oci:// sources"},
+		{"signature key without pem or file", `      - {name: a, source: "oci://r.example.com/x@sha256:` + pin + `", sha256: ` + pin + `, signature_key: {name: k}}`, "signature_key", "exactly one of pem and file"},
+		{"signature key not a key", `      - {name: a, source: "oci://r.example.com/x@sha256:` + pin + `", sha256: ` + pin + `, signature_key: {pem: "not a key"}}`, "signature_key", "key"},
+		{"signature key as a string", `      - {name: a, source: "oci://r.example.com/x@sha256:` + pin + `", sha256: ` + pin + `, signature_key: /k.pem}`, "signature_key", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -169,6 +169,27 @@ func (v *validator) checkRelease(cfg *Config) {
 	}
 }
 
+// checkTrustedKey checks that k names one readable PEM public key, inline
+// or in a file. path is the key's path in the config.
+func (v *validator) checkTrustedKey(path string, k *TrustedKey) {
+	if (k.PEM == "") == (k.File == "") {
+		v.addf(path, "set exactly one of pem and file")
+		return
+	}
+	if k.File != "" && !AbsPath(k.File) {
+		v.addf(path+".file", "key file %q must be an absolute, clean path", k.File)
+		return
+	}
+	data, err := k.PEMBytes()
+	if err != nil {
+		v.addf(path, "%v", err)
+		return
+	}
+	if err := checkPublicKeyPEM(data); err != nil {
+		v.addf(path, "key %q: %v", k.Name, err)
+	}
+}
+
 // checkReleaseIntegrity checks one tenant's release policy. path is the
 // tenant's path, for example tenants[0].
 func (v *validator) checkReleaseIntegrity(path string, r *ReleaseIntegrity) {
@@ -189,22 +210,7 @@ func (v *validator) checkReleaseIntegrity(path string, r *ReleaseIntegrity) {
 		}
 		names[k.Name] = true
 
-		if (k.PEM == "") == (k.File == "") {
-			v.addf(kp, "set exactly one of pem and file")
-			continue
-		}
-		if k.File != "" && !AbsPath(k.File) {
-			v.addf(kp+".file", "key file %q must be an absolute, clean path", k.File)
-			continue
-		}
-		data, err := k.PEMBytes()
-		if err != nil {
-			v.addf(kp, "%v", err)
-			continue
-		}
-		if err := checkPublicKeyPEM(data); err != nil {
-			v.addf(kp, "trusted key %q: %v", k.Name, err)
-		}
+		v.checkTrustedKey(kp, k)
 	}
 
 	for i, kind := range r.SignatureKinds {

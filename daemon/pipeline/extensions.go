@@ -18,6 +18,7 @@ import (
 	"github.com/signerd/signerd/daemon/extension"
 	"github.com/signerd/signerd/daemon/extension/source"
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/release"
 	"github.com/signerd/signerd/daemon/statement"
 )
 
@@ -34,10 +35,11 @@ const (
 	extensionPullCache    = "extensions/pulled"
 )
 
-// loadExtensions fetches, pins and compiles every tenant's extensions. A
+// loadExtensions fetches, pins and compiles every tenant's extensions,
+// after checking the artifact signature of those with a signature key. A
 // State with a module that cannot load is not built, so a reload with a
 // broken extension keeps the old State serving.
-func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenantExtension, error) {
+func loadExtensions(ctx context.Context, cfg *config.Config, checker *release.Checker) (map[string][]tenantExtension, error) {
 	out := map[string][]tenantExtension{}
 	ok := false
 	defer func() {
@@ -51,6 +53,11 @@ func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenan
 		for ei := range t.Extensions {
 			e := &t.Extensions[ei]
 			label := t.Name + "/" + e.Name
+			if e.SignatureKey != nil {
+				if err := verifyArtifact(ctx, checker, e); err != nil {
+					return nil, fmt.Errorf("extension %s: %w", label, err)
+				}
+			}
 			wasm, err := source.Fetch(ctx, e.Source, source.Options{
 				CacheDir: filepath.Join(cfg.StateDir, extensionPullCache),
 			})
@@ -86,6 +93,33 @@ func loadExtensions(ctx context.Context, cfg *config.Config) (map[string][]tenan
 		debug.FreeOSMemory()
 	}
 	return out, nil
+}
+
+// verifyArtifact checks that the manifest digest of e's OCI source carries
+// a signature by e's signature key. It asks the release checker, which
+// finds and verifies signatures of an artifact by digest the same way for
+// a module as for a scanner image, and accepts only the verdict verified.
+func verifyArtifact(ctx context.Context, checker *release.Checker, e *config.Extension) error {
+	key := *e.SignatureKey
+	if key.Name == "" {
+		key.Name = e.Name
+	}
+	p, err := release.CompilePolicy(&config.ReleaseIntegrity{TrustedKeys: []config.TrustedKey{key}})
+	if err != nil {
+		return fmt.Errorf("signature_key: %w", err)
+	}
+
+	ref := strings.TrimPrefix(e.Source, source.Scheme)
+	v, err := checker.Check(ctx, p, ref)
+	if err != nil {
+		return fmt.Errorf("artifact %s: %w", ref, err)
+	}
+	slog.Info("extension artifact signature checked", append([]any{slog.String(logkey.Extension, e.Name)}, release.LogAttrs(v)...)...)
+	if v.Verdict != api.ReleaseVerified {
+		return fmt.Errorf("artifact %s has no signature by signature_key (verdict %s: %s); sign its digest with the private half of key %s, for example with cosign sign --key, or correct signature_key",
+			ref, v.Verdict, v.Reason, key.Name)
+	}
+	return nil
 }
 
 func closeExtensions(m map[string][]tenantExtension) {

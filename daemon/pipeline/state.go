@@ -99,7 +99,7 @@ func NewState(ctx context.Context, cfg *config.Config) (*State, error) {
 	}
 	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 
-	exts, err := loadExtensions(ctx, cfg)
+	exts, err := loadExtensions(ctx, cfg, rel.checker)
 	if err != nil {
 		signer.Close()
 		return nil, err
