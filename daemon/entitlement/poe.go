@@ -17,13 +17,9 @@ import (
 
 // Claims are the claims of a PoE.
 type Claims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub,omitempty"`
-	Audience  jwt.Audience     `json:"aud"`
-	Expiry    *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
-	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
-	ID        string           `json:"jti,omitempty"`
+	// Claims are the registered claims (iss, sub, aud, exp, nbf, iat,
+	// jti).
+	jwt.Claims
 
 	Tenant string `json:"tenant"`
 	Plan   string `json:"plan"`

@@ -15,8 +15,8 @@ func TestPoEClaimsForExtensions(t *testing.T) {
 	}
 	exp := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
 	got := poeClaims(&entitlement.Claims{
-		Issuer: "https://licensing.example.com", Subject: "acct-7", Tenant: "team-a", Plan: "gold",
-		Expiry: jwt.NewNumericDate(exp), ScannerVersions: ">=0.50.0, <0.60.0",
+		Claims: jwt.Claims{Issuer: "https://licensing.example.com", Subject: "acct-7", Expiry: jwt.NewNumericDate(exp)},
+		Tenant: "team-a", Plan: "gold", ScannerVersions: ">=0.50.0, <0.60.0",
 	})
 	if got.Issuer != "https://licensing.example.com" || got.Subject != "acct-7" || got.Tenant != "team-a" ||
 		got.Plan != "gold" || got.ScannerVersions != ">=0.50.0, <0.60.0" {

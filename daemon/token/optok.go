@@ -17,13 +17,9 @@ import (
 
 // OpTokClaims are the claims of an operator token.
 type OpTokClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub,omitempty"`
-	Audience  jwt.Audience     `json:"aud"`
-	Expiry    *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
-	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
-	ID        string           `json:"jti,omitempty"`
+	// Claims are the registered claims (iss, sub, aud, exp, nbf, iat,
+	// jti).
+	jwt.Claims
 
 	// Scope is a space-separated list of scopes (RFC 8693 section 4.2).
 	Scope string `json:"scope"`
