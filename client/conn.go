@@ -241,8 +241,15 @@ func (c *conn) roundTrip(method, path string, headers []header, body []byte, has
 	w = append(w, "\r\n"...)
 	w = append(w, body...)
 	c.wbuf = w
-	if _, err := c.nc.Write(w); err != nil {
-		return nil, false, fmt.Errorf("write request: %w", err)
+	if _, werr := c.nc.Write(w); werr != nil {
+		// The daemon answers a body over its limit and closes the
+		// connection without reading the rest, so the write fails. Its
+		// answer is already on the socket and says more than the broken
+		// pipe. The connection is not reused either way.
+		if resp, _, err := readResponse(c.br, dst); err == nil {
+			return resp, false, nil
+		}
+		return nil, false, fmt.Errorf("write request: %w", werr)
 	}
 
 	resp, reusable, err := readResponse(c.br, dst)
