@@ -50,7 +50,7 @@ func checkJSONBody(r *http.Request, limit int64) *api.Error {
 	}
 	if r.ContentLength > limit {
 		return api.Errorf(api.CodePayloadTooLarge,
-			"body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit)
+			"body of %d bytes exceeds the limit of %d bytes; send a smaller predicate or ask an administrator to raise http.max_body_bytes", r.ContentLength, limit)
 	}
 	return nil
 }

@@ -108,6 +108,24 @@ func TestValidateCommand(t *testing.T) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// Extension modules named by path are read and checked against their
+	// pins, as the daemon does at start.
+	module := filepath.Join(dir, "m.wasm")
+	os.WriteFile(module, []byte("\x00asm\x01\x00\x00\x00"), 0o644)
+	modules := filepath.Join(dir, "modules.yaml")
+	os.WriteFile(modules, []byte("tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: 1000}]\n    extensions:\n"+
+		"      - {name: missing, source: "+filepath.Join(dir, "nope.wasm")+", sha256: "+strings.Repeat("a", 64)+"}\n"+
+		"      - {name: wrong-pin, source: "+module+", sha256: "+strings.Repeat("b", 64)+"}\n"), 0o644)
+	out, err = exec.Command(signerd, "validate", "--config", modules).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a config whose modules are missing or mispinned:\n%s", out)
+	}
+	for _, want := range []string{"tenants[0].extensions[0].source: ", "nope.wasm", "tenants[0].extensions[1].sha256: ", "2 problem(s)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestClientErrorsCarryCode(t *testing.T) {

@@ -18,8 +18,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/signerd/signerd/daemon/config"
+	"github.com/signerd/signerd/daemon/extension"
+	"github.com/signerd/signerd/daemon/extension/source"
 	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/logging"
 	"github.com/signerd/signerd/daemon/logkey"
@@ -139,7 +142,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	_, err := config.LoadFile(*configPath)
+	cfg, err := config.LoadFile(*configPath)
 	var cerr *config.Error
 	switch {
 	case errors.As(err, &cerr):
@@ -152,8 +155,42 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "signerd: %v\n", err)
 		return 1
 	}
+
+	if problems := checkModuleFiles(cfg); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s: %s\n", *configPath, p)
+		}
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(problems))
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
 	return 0
+}
+
+// checkModuleFiles reads each extension module named by a file path and
+// checks it against its sha256 pin, as the daemon does when it starts or
+// reloads, so that validate does not pass a config the daemon would
+// refuse. Modules from registries are left to the daemon: checking them
+// needs the network.
+func checkModuleFiles(cfg *config.Config) []string {
+	var problems []string
+	for i, t := range cfg.Tenants {
+		for j, e := range t.Extensions {
+			if strings.HasPrefix(e.Source, source.Scheme) {
+				continue
+			}
+			path := fmt.Sprintf("tenants[%d].extensions[%d]", i, j)
+			wasm, err := source.Fetch(context.Background(), e.Source, source.Options{})
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s.source: %v", path, err))
+				continue
+			}
+			if err := extension.VerifyPin(wasm, e.SHA256); err != nil {
+				problems = append(problems, fmt.Sprintf("%s.sha256: %v", path, err))
+			}
+		}
+	}
+	return problems
 }
 
 func isFlagSet(fs *flag.FlagSet, name string) bool {
