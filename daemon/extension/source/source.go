@@ -135,12 +135,23 @@ func Pull(ctx context.Context, ref name.Reference, opts ...remote.Option) ([]byt
 	return b, nil
 }
 
+// withDefaultTag adds the tag latest to a reference that has neither a
+// tag nor a digest. Strict parsing still requires the registry, so a
+// module never goes to a default registry by accident.
+func withDefaultTag(ref string) string {
+	last := ref[strings.LastIndexByte(ref, '/')+1:]
+	if strings.ContainsAny(last, ":@") {
+		return ref
+	}
+	return ref + ":latest"
+}
+
 // Push uploads wasm as an extension artifact to ref (a tag or repository)
 // and returns the reference pinned by digest.
 func Push(ctx context.Context, wasm []byte, ref string, opts ...remote.Option) (string, error) {
-	r, err := name.ParseReference(strings.TrimPrefix(ref, Scheme), name.StrictValidation)
+	r, err := name.ParseReference(withDefaultTag(strings.TrimPrefix(ref, Scheme)), name.StrictValidation)
 	if err != nil {
-		return "", fmt.Errorf("reference %q: %w", ref, err)
+		return "", fmt.Errorf("reference %q must be REGISTRY/REPOSITORY[:TAG], with the registry spelled out: %w", ref, err)
 	}
 	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(wasm, LayerMediaType))
 	if err != nil {

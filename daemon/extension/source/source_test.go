@@ -36,6 +36,16 @@ func TestPushPullFetch(t *testing.T) {
 		t.Fatalf("Fetch() returned %q, want the pushed module", got)
 	}
 
+	// Without a tag the module goes to latest; without a registry it is
+	// refused rather than sent to a default one.
+	untagged, err := Push(ctx, wasm, host+"/ext/check")
+	if err != nil || untagged != pinned {
+		t.Errorf("Push() without a tag = %q, %v; want %q", untagged, err, pinned)
+	}
+	if _, err := Push(ctx, wasm, "ext/check:v1"); err == nil || !strings.Contains(err.Error(), "registry spelled out") {
+		t.Errorf("Push() without a registry: error = %v, want one asking for the registry", err)
+	}
+
 	// A second fetch is served from the cache even with the registry gone.
 	srv.Close()
 	got, err = Fetch(ctx, pinned, Options{CacheDir: cache})
