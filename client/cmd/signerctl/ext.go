@@ -87,7 +87,9 @@ func cmdExtTest(ctx context.Context, e *env, args []string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ti); err != nil {
-		return fmt.Errorf("%s: %w", *inputPath, err)
+		// A predicate such as an SBOM passed as the whole input is the
+		// usual mistake: say what the file must look like.
+		return fmt.Errorf("%s: %w; --input takes a sign request, {\"subjects\": [...], \"predicateType\": \"...\", \"predicate\": {...}}, with an SBOM or other predicate under \"predicate\" (signerctl ext test --show-input prints what the module receives)", *inputPath, err)
 	}
 	stmt, err := statement.Validate(&ti.SignRequest)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -160,5 +162,23 @@ func TestAdminSocketDefault(t *testing.T) {
 				t.Errorf("stderr does not contain %q:\n%s", want, stderr)
 			}
 		})
+	}
+}
+
+// An SBOM passed as the whole ext test input gets a message that says
+// what the input must look like.
+func TestExtTestInputIsNotARequest(t *testing.T) {
+	sbom := filepath.Join(t.TempDir(), "bom.cdx.json")
+	if err := os.WriteFile(sbom, []byte(`{"$schema":"http://cyclonedx.org/schema/bom-1.6.schema.json","bomFormat":"CycloneDX"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "ext", "test", "module.wasm", "--input", sbom)
+	if code == 0 {
+		t.Fatal("ext test accepted an SBOM as its input")
+	}
+	for _, want := range []string{`unknown field "$schema"`, "--input takes a sign request", `under "predicate"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }
