@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -26,8 +27,11 @@ func (e *ConnectError) Error() string {
 		hint = "start signerd or set --socket or $SIGNERD_SOCKET"
 	case syscall.ECONNREFUSED:
 		hint = "is signerd running?"
+		if kind := notSocketKind(e.Socket); kind != "" {
+			hint = "it is " + kind + ", not a socket; set --socket or $SIGNERD_SOCKET to signerd's socket, such as /run/signerd/signerd.sock"
+		}
 	case syscall.EACCES:
-		hint = "the socket's group must include your user"
+		hint = "the socket's mode or group does not let your user connect; ask the administrator to add you to the socket's group, or call as the socket's owner"
 	default:
 		return fmt.Sprintf("cannot connect to signerd at %s: %v", e.Socket, errno)
 	}
@@ -35,3 +39,18 @@ func (e *ConnectError) Error() string {
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// notSocketKind names what path is when it exists but is not a socket,
+// and returns "" otherwise.
+func notSocketKind(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil || fi.Mode()&os.ModeSocket != 0:
+		return ""
+	case fi.IsDir():
+		return "a directory"
+	case fi.Mode().IsRegular():
+		return "a regular file"
+	}
+	return "a " + fi.Mode().Type().String() + " file"
+}

@@ -36,7 +36,8 @@ func TestConnectErrors(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "nope.sock"), syscall.ENOENT, "no such file or directory; start signerd or set --socket or $SIGNERD_SOCKET"},
 		{"refused", refused, syscall.ECONNREFUSED, "connection refused; is signerd running?"},
-		{"not a socket", notSocket, syscall.ECONNREFUSED, "connection refused; is signerd running?"},
+		{"not a socket", notSocket, syscall.ECONNREFUSED, "connection refused; it is a regular file, not a socket; set --socket"},
+		{"directory", dir, syscall.ECONNREFUSED, "connection refused; it is a directory, not a socket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestConnectErrorPermission(t *testing.T) {
 	dialErr := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
 	err := error(&ConnectError{Socket: "/run/signerd/signerd.sock", Err: dialErr})
 
-	want := "cannot connect to signerd at /run/signerd/signerd.sock: permission denied; the socket's group must include your user"
+	want := "cannot connect to signerd at /run/signerd/signerd.sock: permission denied; the socket's mode or group does not let your user connect; ask the administrator to add you to the socket's group, or call as the socket's owner"
 	if err.Error() != want {
 		t.Errorf("message %q, want %q", err.Error(), want)
 	}
