@@ -41,8 +41,8 @@ run: build
 	@echo "  export SIGNERD_SOCKET=$(abspath $(DEV_DIR))/signerd.sock"
 	@echo "  $(abspath $(BIN))/signerctl whoami"
 	@echo "  $(abspath $(BIN))/signerctl status"
-	@echo "  $(abspath $(BIN))/signerctl audit verify $(abspath $(DEV_DIR))/state/audit"
 	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.json --subject-file bom.json -o bom.sigstore.json"
+	@echo "  $(abspath $(BIN))/signerctl audit verify $(abspath $(DEV_DIR))/state/audit   # after the first request"
 	@echo
 	$(BIN)/signerd --dev $(DEV_DIR)
 

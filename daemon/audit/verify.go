@@ -58,7 +58,7 @@ func Verify(dir string) (*Report, error) {
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("no audit trail files (%s*%s) in %s", filePrefix, fileSuffix, dir)
+		return nil, fmt.Errorf("no audit trail files (%s*%s) in %s; the daemon writes the first with its first sign request's record, so a daemon that has served none has no trail yet", filePrefix, fileSuffix, dir)
 	}
 
 	v := &verifier{report: &Report{Dir: dir, Files: len(names), LastHash: ZeroHash}}
