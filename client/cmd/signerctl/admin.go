@@ -45,7 +45,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "tenants:    %d\n", s.Summary.Tenants)
 	fmt.Fprintf(e.stdout, "extensions: %d\n", s.Summary.Extensions)
 	fmt.Fprintf(e.stdout, "key:        %s, hint %s\n", s.Summary.KeyBackend, s.Summary.KeyHint)
-	fmt.Fprintf(e.stdout, "loaded:     %s (%d reloads since start)\n", s.Summary.LoadedAt, s.Reloads)
+	fmt.Fprintf(e.stdout, "loaded:     %s (%d reload attempts since start)\n", s.Summary.LoadedAt, s.Reloads)
 	fmt.Fprintf(e.stdout, "requests:   %d served, %d in flight\n", s.RequestsServed, s.RequestsInFlight)
 	for _, name := range slices.Sorted(maps.Keys(s.Checks)) {
 		fmt.Fprintf(e.stdout, "check:      %s: %s\n", name, s.Checks[name])

@@ -27,11 +27,19 @@ func cmdExt(ctx context.Context, e *env, args []string) error {
 		"push": cmdExtPush,
 		"pull": cmdExtPull,
 	}
+	help := len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help")
 	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprintln(e.stderr, "Usage: signerctl ext test MODULE.wasm --input REQUEST.json [--config CONFIG.json]")
-		fmt.Fprintln(e.stderr, "       signerctl ext push MODULE.wasm REGISTRY/REPOSITORY[:TAG]")
-		fmt.Fprintln(e.stderr, "       signerctl ext pull oci://REGISTRY/REPOSITORY@sha256:HEX [-o MODULE.wasm]")
-		if len(args) == 0 {
+		w := e.stderr
+		if help {
+			w = e.stdout
+		}
+		fmt.Fprintln(w, "Usage: signerctl ext test MODULE.wasm --input REQUEST.json [--config CONFIG.json]")
+		fmt.Fprintln(w, "       signerctl ext push MODULE.wasm REGISTRY/REPOSITORY[:TAG]")
+		fmt.Fprintln(w, "       signerctl ext pull oci://REGISTRY/REPOSITORY@sha256:HEX [-o MODULE.wasm]")
+		switch {
+		case help:
+			return nil
+		case len(args) == 0:
 			return usageError("ext needs a subcommand")
 		}
 		return usageError("unknown ext subcommand %q", args[0])

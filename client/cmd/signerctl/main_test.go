@@ -28,6 +28,8 @@ func TestUsageOutput(t *testing.T) {
 		{"long help flag", []string{"--help"}, 0, true},
 		{"short help flag", []string{"-h"}, 0, true},
 		{"no command", nil, 2, false},
+		{"ext help flag", []string{"ext", "-h"}, 0, true},
+		{"ext without a subcommand", []string{"ext"}, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
