@@ -159,6 +159,8 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 			"the artifact's digest is sha256:" + hex.EncodeToString(otherSum[:]) + ", but the Statement's subjects are artifact.txt sha256:" + hex.EncodeToString(sum[:])},
 		{"other key", []string{"--bundle", bundlePath, "--key", otherKeyPath, "--subject-file", artifact}, 1,
 			", but --key " + otherKeyPath + " has hint "},
+		{"bundle as the key", []string{"--bundle", bundlePath, "--key", bundlePath, "--subject-file", artifact}, 1,
+			"--key " + bundlePath + " is not a public key: "},
 		{"not a bundle", []string{"--bundle", notBundle, "--key", keyPath, "--subject-file", artifact}, 1,
 			notBundle + " is not a Sigstore bundle: "},
 	}

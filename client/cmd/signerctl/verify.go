@@ -39,6 +39,9 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := verify.ParsePublicKey(pemBytes); err != nil {
+		return fmt.Errorf("--key %s is not a public key: %w; pass the PEM file that signerctl key prints", *keyPath, err)
+	}
 
 	opts := verify.Options{PublicKeyPEM: pemBytes, PredicateType: *predicateType}
 	if *subjectFile != "" {
