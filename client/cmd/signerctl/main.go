@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/signerd/signerd/client"
+	"github.com/signerd/signerd/daemon/api"
 )
 
 // command is one signerctl subcommand.
@@ -40,6 +41,9 @@ type env struct {
 }
 
 func (e *env) client() *client.Client { return client.New(e.socket) }
+
+// callerCommands are the commands that call the caller socket.
+var callerCommands = map[string]bool{"sign": true, "key": true, "whoami": true, "health": true, "bench": true, "verify-release": true}
 
 func commands() []command {
 	return []command{
@@ -114,6 +118,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(ctx, e, fs.Args()[1:])
+		// Every path the caller commands use exists on the caller socket,
+		// so not_found there means --socket names another socket,
+		// usually the admin one.
+		if callerCommands[name] && client.IsCode(err, api.CodeNotFound) {
+			err = fmt.Errorf("%w; %s looks like the admin socket, not the caller socket; pass signerd's socket with --socket or $SIGNERD_SOCKET", err, e.socket)
+		}
 		return exitCode(stderr, err)
 	}
 	fmt.Fprintf(stderr, "signerctl: unknown command %q; run signerctl help\n", name)

@@ -185,4 +185,14 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 	if want := d.Socket + " looks like the caller socket"; !strings.Contains(stderr, want) {
 		t.Errorf("status on the caller socket: stderr does not contain %q:\n%s", want, stderr)
 	}
+
+	// And the other way round.
+	admin := filepath.Join(filepath.Dir(d.Socket), "admin.sock")
+	code, _, stderr = runCLI(t, "--socket", admin, "whoami")
+	if code != 1 {
+		t.Errorf("whoami on the admin socket: exit status %d, want 1", code)
+	}
+	if want := admin + " looks like the admin socket"; !strings.Contains(stderr, want) {
+		t.Errorf("whoami on the admin socket: stderr does not contain %q:\n%s", want, stderr)
+	}
 }
