@@ -10,7 +10,6 @@ package statement
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"sort"
@@ -123,27 +122,30 @@ func validateDigest(field string, digest map[string]string) error {
 			return api.FieldErrorf(api.CodeInvalidRequest, field+".digest."+alg,
 				"unknown digest algorithm %q; use sha256 and optionally sha512", alg)
 		}
+		// The first character that is not a hex digit is named first, so a
+		// trailing space or newline is reported as such, not as a length.
+		if i := firstNonLowerHex(value); i >= 0 {
+			return api.FieldErrorf(api.CodeInvalidRequest, field+".digest."+alg,
+				"%s digest %q has %q at position %d, which is not a lower-case hex digit; send the digest as %d lower-case hex digits",
+				alg, value, value[i:i+1], i+1, want)
+		}
 		if len(value) != want {
 			return api.FieldErrorf(api.CodeInvalidRequest, field+".digest."+alg,
 				"%s digest %q has %d hex characters, expected %d", alg, value, len(value), want)
-		}
-		if !isLowerHex(value) {
-			return api.FieldErrorf(api.CodeInvalidRequest, field+".digest."+alg,
-				"%s digest %q is not lower-case hex", alg, value)
 		}
 	}
 	return nil
 }
 
-func isLowerHex(s string) bool {
+// firstNonLowerHex returns the index of the first byte of s that is not
+// a lower-case hex digit, or -1.
+func firstNonLowerHex(s string) int {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return i
 		}
 	}
-	_, err := hex.DecodeString(s)
-	return err == nil
+	return -1
 }
 
 func validatePredicateType(pt string) error {
