@@ -27,6 +27,10 @@ const (
 	MediaTypeInToto   = "application/vnd.in-toto+json"
 	MediaTypeBundle03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 	StatementTypeV1   = "https://in-toto.io/Statement/v1"
+
+	// StatementTypePrefix starts the _type of every in-toto Statement
+	// version (v0.1 and v1).
+	StatementTypePrefix = "https://in-toto.io/Statement/"
 )
 
 // HeaderCorrelationID carries the correlation id of a request in both

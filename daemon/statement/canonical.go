@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -31,7 +32,29 @@ func canonicalPredicate(raw json.RawMessage) (json.RawMessage, error) {
 	if err != nil {
 		return nil, api.FieldErrorf(api.CodeInvalidRequest, "predicate", "predicate: %v", err)
 	}
+	if err := rejectWrappedStatement(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// rejectWrappedStatement rejects a predicate that is itself a whole in-toto
+// Statement. Signed as is, it would become a Statement inside a Statement,
+// and verifiers would read its subjects as opaque predicate fields.
+func rejectWrappedStatement(canonical []byte) error {
+	// Only a predicate that contains the type's prefix somewhere is
+	// decoded, so the common case costs one byte search.
+	if !bytes.Contains(canonical, []byte(api.StatementTypePrefix)) {
+		return nil
+	}
+	var top struct {
+		Type string `json:"_type"`
+	}
+	if err := json.Unmarshal(canonical, &top); err != nil || !strings.HasPrefix(top.Type, api.StatementTypePrefix) {
+		return nil
+	}
+	return api.FieldErrorf(api.CodeInvalidRequest, "predicate._type",
+		"the predicate is a whole in-toto Statement (_type %q); send the Statement's predicate, predicateType and subject as the request's predicate, predicateType and subjects, or sign the file with signerctl sign --statement", top.Type)
 }
 
 func jsonKind(first byte) string {

@@ -51,6 +51,12 @@ func TestValidateRejects(t *testing.T) {
 		{"number predicate", func(r *api.SignRequest) { r.Predicate = json.RawMessage(`42`) }, "predicate", "JSON number, not an object"},
 		{"duplicate predicate key", func(r *api.SignRequest) { r.Predicate = json.RawMessage(`{"a":1,"a":2}`) }, "predicate", `duplicate object key "a"`},
 		{"nested duplicate key", func(r *api.SignRequest) { r.Predicate = json.RawMessage(`{"x":{"b":1,"b":1}}`) }, "predicate", `duplicate object key "b"`},
+		{"whole Statement v1 as predicate", func(r *api.SignRequest) {
+			r.Predicate = json.RawMessage(`{"Zed":1,"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"https://slsa.dev/provenance/v1","predicate":{}}`)
+		}, "predicate._type", `whole in-toto Statement (_type "https://in-toto.io/Statement/v1")`},
+		{"whole Statement v0.1 as predicate", func(r *api.SignRequest) {
+			r.Predicate = json.RawMessage(`{"_type":"https://in-toto.io/Statement/v0.1","predicate":{}}`)
+		}, "predicate._type", "signerctl sign --statement"},
 		{"too deep predicate", func(r *api.SignRequest) {
 			r.Predicate = json.RawMessage(strings.Repeat(`{"a":`, MaxPredicateDepth+2) + "1" + strings.Repeat("}", MaxPredicateDepth+2))
 		}, "predicate", "maximum depth"},
@@ -85,6 +91,20 @@ func TestValidateAccepts(t *testing.T) {
 
 	if _, err := Validate(req); err != nil {
 		t.Fatalf("Validate() = %v, want nil", err)
+	}
+}
+
+// A predicate may name the Statement type anywhere but in its own _type.
+func TestValidateAcceptsStatementTypeBelowTop(t *testing.T) {
+	for _, predicate := range []string{
+		`{"materials":[{"_type":"https://in-toto.io/Statement/v1"}]}`,
+		`{"_type":"https://example.com/report","note":"https://in-toto.io/Statement/v1"}`,
+	} {
+		req := validRequest()
+		req.Predicate = json.RawMessage(predicate)
+		if _, err := Validate(req); err != nil {
+			t.Errorf("Validate(%s) = %v, want nil", predicate, err)
+		}
 	}
 }
 

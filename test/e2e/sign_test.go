@@ -233,3 +233,45 @@ func TestSignIsDeterministicInStatement(t *testing.T) {
 		t.Error("the same predicate in another key order and layout gave a different Statement")
 	}
 }
+
+// TestSignRealWorldStatementFiles passes real unsigned Statements to
+// signerctl sign --statement. Neither has a subject the daemon accepts: one
+// names its artifact by uri only, the other digests it with sha512 only.
+// Each must be rejected with the subject field named, and rejected as a
+// --predicate before it reaches the daemon.
+func TestSignRealWorldStatementFiles(t *testing.T) {
+	testenv.SharedDir(t)
+	bin := testenv.Binaries(t)
+	signerctl := filepath.Join(bin, "signerctl")
+	d := testenv.StartDev(t)
+
+	tests := []struct {
+		file      string
+		wantField string
+	}{
+		{"vuln/guac_certify-vuln-v02.intoto-statement.json", "(field subjects[0].name)"},
+		{"slsa/sigstore-go_statement-provenance-sigstorejs1.3.0.json", "(field subjects[0].digest)"},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			src := testenv.RealWorld(t, tt.file)
+
+			_, stderr, err := run(t, signerctl, "--socket", d.Socket, "sign", "--statement", src)
+			if err == nil {
+				t.Fatal("signerctl sign --statement signed a Statement without a signable subject")
+			}
+			if !strings.Contains(stderr, "invalid_request") || !strings.Contains(stderr, tt.wantField) {
+				t.Errorf("stderr does not name invalid_request and %s:\n%s", tt.wantField, stderr)
+			}
+
+			_, stderr, err = run(t, signerctl, "--socket", d.Socket, "sign", "--predicate", src,
+				"--predicate-type", "https://example.com/p", "--subject", "x@sha256:"+strings.Repeat("a", 64))
+			if err == nil {
+				t.Fatal("signerctl sign signed a whole Statement as a predicate")
+			}
+			if want := "sign it with --statement " + src; !strings.Contains(stderr, want) {
+				t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+			}
+		})
+	}
+}

@@ -29,6 +29,7 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	fs.SetOutput(e.stderr)
 	predicateType := fs.String("predicate-type", "", "predicate type `URI`, for example https://cyclonedx.org/bom")
 	predicatePath := fs.String("predicate", "", "`file` with the predicate, a JSON object (- reads standard input)")
+	statementPath := fs.String("statement", "", "`file` with an unsigned in-toto Statement whose subjects, predicate type and predicate to sign, in place of the other three (- reads standard input)")
 	out := fs.String("o", "", "write the bundle to `file` instead of standard output")
 	correlationID := fs.String("correlation-id", "", "correlation `id` to send, to join the daemon's logs with yours")
 	scannerVersion := fs.String("scanner-version", "", "semantic `version` of the scanner that made the predicate, checked against the PoE")
@@ -43,40 +44,20 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
-	if err := requireFlags("sign", map[string]string{"--predicate-type": *predicateType, "--predicate": *predicatePath}); err != nil {
-		return err
-	}
-	if len(subjects)+len(subjectFiles) == 0 {
-		return usageError("sign needs at least one --subject or --subject-file")
-	}
 
-	req := &api.SignRequest{PredicateType: *predicateType}
-	if *scannerVersion != "" {
-		req.Scanner = &api.Scanner{Version: *scannerVersion}
+	var req *api.SignRequest
+	var err error
+	if *statementPath != "" {
+		req, err = statementRequest(*statementPath, *predicateType, *predicatePath, len(subjects)+len(subjectFiles))
+	} else {
+		req, err = partsRequest(*predicateType, *predicatePath, subjects, subjectFiles)
 	}
-	for _, s := range subjects {
-		sub, err := parseSubject(s)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		req.Subjects = append(req.Subjects, sub)
-	}
-	for _, path := range subjectFiles {
-		sub, err := hashSubject(path)
-		if err != nil {
-			return err
-		}
-		req.Subjects = append(req.Subjects, sub)
-	}
-
-	predicate, err := readInput(*predicatePath)
 	if err != nil {
 		return err
 	}
-	if !json.Valid(predicate) {
-		return fmt.Errorf("predicate file %s is not valid JSON", *predicatePath)
+	if *scannerVersion != "" {
+		req.Scanner = &api.Scanner{Version: *scannerVersion}
 	}
-	req.Predicate = predicate
 	if *scannerImage != "" {
 		if req.Scanner == nil {
 			req.Scanner = &api.Scanner{}
@@ -129,6 +110,101 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "release: %s by key %s (%s, found via %s)\n", r.Verdict, r.SignerKeyID, r.SignatureKind, r.Discovery)
 	}
 	return nil
+}
+
+// partsRequest builds a sign request from --predicate-type, --predicate
+// and the subject flags.
+func partsRequest(predicateType, predicatePath string, subjects, subjectFiles []string) (*api.SignRequest, error) {
+	if err := requireFlags("sign", map[string]string{"--predicate-type": predicateType, "--predicate": predicatePath}); err != nil {
+		return nil, err
+	}
+	if len(subjects)+len(subjectFiles) == 0 {
+		return nil, usageError("sign needs at least one --subject or --subject-file")
+	}
+
+	req := &api.SignRequest{PredicateType: predicateType}
+	for _, s := range subjects {
+		sub, err := parseSubject(s)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		req.Subjects = append(req.Subjects, sub)
+	}
+	for _, path := range subjectFiles {
+		sub, err := hashSubject(path)
+		if err != nil {
+			return nil, err
+		}
+		req.Subjects = append(req.Subjects, sub)
+	}
+
+	predicate, err := readInput(predicatePath)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(predicate) {
+		return nil, fmt.Errorf("predicate file %s is not valid JSON", predicatePath)
+	}
+	// The daemon rejects a wrapped Statement too, but only here can the
+	// message name the flag that fixes it.
+	if st, err := parseStatement(predicate); err == nil && strings.HasPrefix(st.Type, api.StatementTypePrefix) {
+		return nil, usageError("predicate file %s is a whole in-toto Statement (_type %q), not a predicate; sign it with --statement %s in place of --predicate, --predicate-type and the subject flags", predicatePath, st.Type, predicatePath)
+	}
+	req.Predicate = predicate
+	return req, nil
+}
+
+// inTotoStatement is the part of an unsigned in-toto Statement (v0.1 or v1)
+// that a sign request carries. The daemon writes its own Statement from
+// these fields, so nothing else in the file is signed.
+type inTotoStatement struct {
+	Type          string          `json:"_type"`
+	Subject       []api.Subject   `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+func parseStatement(data []byte) (*inTotoStatement, error) {
+	var st inTotoStatement
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// statementRequest builds a sign request from the file that --statement
+// names. The flags that give the same parts are rejected beside it, so it
+// is always clear which predicate type was signed.
+func statementRequest(path, predicateType, predicatePath string, subjectFlags int) (*api.SignRequest, error) {
+	conflicts := []struct {
+		flag string
+		set  bool
+	}{
+		{"--predicate-type", predicateType != ""},
+		{"--predicate", predicatePath != ""},
+		{"--subject and --subject-file", subjectFlags > 0},
+	}
+	for _, c := range conflicts {
+		if c.set {
+			return nil, usageError("--statement gives the subjects, predicate type and predicate; drop %s", c.flag)
+		}
+	}
+
+	data, err := readInput(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseStatement(data)
+	if err != nil {
+		return nil, fmt.Errorf("statement file %s is not an in-toto Statement in JSON: %v", path, err)
+	}
+	if !strings.HasPrefix(st.Type, api.StatementTypePrefix) {
+		return nil, fmt.Errorf("statement file %s has _type %q, not an in-toto Statement type (%sv1 or v0.1); sign a bare predicate with --predicate and --predicate-type", path, st.Type, api.StatementTypePrefix)
+	}
+	if len(st.Subject) == 0 {
+		return nil, fmt.Errorf("statement file %s has no subjects: add them to its subject list, or sign its predicate with --predicate and --subject", path)
+	}
+	return &api.SignRequest{Subjects: st.Subject, PredicateType: st.PredicateType, Predicate: st.Predicate}, nil
 }
 
 // parseSubject parses NAME@sha256:HEX. The name may itself contain '@'
