@@ -72,6 +72,10 @@ type Trail struct {
 	// removed behind the writer's back.
 	committed uint64
 	closeErr  error
+
+	// testHookGather, when set by a test, runs in the writer after it takes
+	// a batch's first record and before it gathers the rest.
+	testHookGather func()
 }
 
 type pending struct {
@@ -222,6 +226,9 @@ func (t *Trail) run() {
 // gather collects the requests already queued behind first, so that they
 // share one write and fsync.
 func (t *Trail) gather(first *pending) []*pending {
+	if t.testHookGather != nil {
+		t.testHookGather()
+	}
 	batch := []*pending{first}
 	for len(batch) < t.opts.MaxBatch {
 		select {

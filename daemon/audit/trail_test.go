@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +93,46 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		t.Run(fmt.Sprintf("max file bytes %d", maxFileBytes), func(t *testing.T) {
 			testGroupCommit(t, maxFileBytes)
 		})
+	}
+}
+
+// TestGroupCommitSharesOneFsync holds the writer on its first record until
+// eight more appends are queued, and checks that all nine are committed
+// with one fsync.
+func TestGroupCommitSharesOneFsync(t *testing.T) {
+	tr := openTrail(t, t.TempDir(), Options{})
+	const queued = 8
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	tr.testHookGather = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+
+	errs := make(chan error, queued+1)
+	go func() { errs <- tr.Append(context.Background(), testRecord(0)) }()
+	<-entered
+	for i := 1; i <= queued; i++ {
+		go func() { errs <- tr.Append(context.Background(), testRecord(i)) }()
+	}
+	for len(tr.reqs) < queued {
+		runtime.Gosched()
+	}
+	close(release)
+
+	for range queued + 1 {
+		if err := <-errs; err != nil {
+			t.Fatalf("append: %v", err)
+		}
+	}
+	st := tr.Stats()
+	if st.Records != queued+1 {
+		t.Errorf("stats count %d records, want %d", st.Records, queued+1)
+	}
+	if st.Fsyncs != 1 {
+		t.Errorf("stats count %d fsyncs, want 1 for the first record and the %d queued behind it", st.Fsyncs, queued)
 	}
 }
 
