@@ -18,6 +18,7 @@ import (
 	"github.com/signerd/signerd/daemon/extension"
 	"github.com/signerd/signerd/daemon/extension/source"
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/metrics"
 	"github.com/signerd/signerd/daemon/release"
 	"github.com/signerd/signerd/daemon/statement"
 )
@@ -157,7 +158,9 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 			return api.Errorf(api.CodeInternal, "encode extension input: %v", err)
 		}
 
+		start := time.Now()
 		d, err := e.mod.Check(ctx, input)
+		metrics.ObserveExtensionCall(tenant, e.cfg.Name, extensionResult(d, err), time.Since(start))
 		rec.Extensions = append(rec.Extensions, extensionVerdict(e.cfg.Name, d, err))
 		if err != nil {
 			slog.Warn("extension failed; request denied", logkey.CorrelationID, req.CorrelationID,
@@ -180,6 +183,20 @@ func (s *State) checkExtensions(ctx context.Context, tenant string, req *Request
 		}
 	}
 	return nil
+}
+
+// extensionResult names an extension call's outcome for its metrics.
+func extensionResult(d extension.Decision, err error) string {
+	switch {
+	case errors.Is(err, extension.ErrDeadline):
+		return metrics.ExtensionTimeout
+	case err != nil:
+		return metrics.ExtensionError
+	case d.Allow:
+		return metrics.ExtensionAllow
+	default:
+		return metrics.ExtensionDeny
+	}
 }
 
 // extensionVerdict turns an extension's outcome into its audit verdict.

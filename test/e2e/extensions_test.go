@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -176,6 +180,43 @@ func TestExtensionsInSigningPath(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil || !bytes.Contains(b, []byte("e2e")) {
 		t.Fatalf("whoami after hostile requests: %v\n%s", err, b)
 	}
+
+	// The metrics count every call by its result.
+	metrics := adminGet(t, filepath.Join(filepath.Dir(socket), "admin.sock"), "/metrics")
+	for _, want := range []string{
+		`signerd_extension_calls_total{extension="registries",result="allow",tenant="e2e"} 3`,
+		`signerd_extension_calls_total{extension="registries",result="deny",tenant="e2e"} 1`,
+		`signerd_extension_calls_total{extension="scanner",result="allow",tenant="e2e"} 2`,
+		`signerd_extension_calls_total{extension="scanner",result="deny",tenant="e2e"} 1`,
+		`signerd_extension_calls_total{extension="sbom",result="allow",tenant="e2e"} 1`,
+		`signerd_extension_calls_total{extension="sbom",result="deny",tenant="e2e"} 1`,
+		`signerd_extension_calls_total{extension="hostile",result="timeout",tenant="e2e"} 3`,
+		`signerd_extension_call_duration_seconds_count{extension="hostile"} 3`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// adminGet returns the body of a GET to path on signerd's admin socket.
+func adminGet(t *testing.T, socket, path string) string {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		},
+	}}
+	resp, err := hc.Get("http://signer.localhost" + path)
+	if err != nil {
+		t.Fatalf("GET %s on the admin socket: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s on the admin socket: status %d, %v\n%s", path, resp.StatusCode, err, body)
+	}
+	return string(body)
 }
 
 func writeExtConfig(t *testing.T, path, socket, stateDir, extensions string) {
