@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/signerd/signerd/test/testenv"
 )
 
@@ -195,4 +197,59 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 	if want := admin + " looks like the admin socket"; !strings.Contains(stderr, want) {
 		t.Errorf("whoami on the admin socket: stderr does not contain %q:\n%s", want, stderr)
 	}
+}
+
+// TestSignOutputKeepsFileKind writes bundles through a FIFO and a symbolic
+// link. Neither may be replaced by a regular file, as a rename onto the
+// path would do (for /dev/null too).
+func TestSignOutputKeepsFileKind(t *testing.T) {
+	d := testenv.StartDev(t)
+	dir := t.TempDir()
+	predicate := writeFile(t, dir, "p.json", `{"a":1}`)
+	signArgs := []string{"--socket", d.Socket, "sign", "--predicate-type", "https://example.com/p",
+		"--predicate", predicate, "--subject", "x@sha256:" + strings.Repeat("a", 64), "-o"}
+
+	t.Run("FIFO", func(t *testing.T) {
+		fifo := filepath.Join(dir, "fifo")
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := os.ReadFile(fifo)
+			got <- b
+		}()
+
+		code, _, stderr := runCLI(t, append(signArgs, fifo)...)
+		if code != 0 {
+			t.Fatalf("sign exit status %d:\n%s", code, stderr)
+		}
+		// A replaced FIFO leaves its reader waiting for ever, so the kind
+		// is checked before the reader is awaited.
+		if fi, err := os.Lstat(fifo); err != nil || fi.Mode().Type() != os.ModeNamedPipe {
+			t.Fatalf("after sign the FIFO is %v (%v), want a named pipe", fi.Mode().Type(), err)
+		}
+		if b := <-got; !strings.Contains(string(b), `"dsseEnvelope"`) {
+			t.Errorf("the FIFO's reader got %q, want a bundle", b)
+		}
+	})
+
+	t.Run("symbolic link", func(t *testing.T) {
+		target := writeFile(t, dir, "target.json", "old")
+		link := filepath.Join(dir, "link.json")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+
+		code, _, stderr := runCLI(t, append(signArgs, link)...)
+		if code != 0 {
+			t.Fatalf("sign exit status %d:\n%s", code, stderr)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+			t.Errorf("after sign the link is %v (%v), want a symbolic link", fi.Mode().Type(), err)
+		}
+		if b, _ := os.ReadFile(target); !strings.Contains(string(b), `"dsseEnvelope"`) {
+			t.Errorf("the link's target holds %q, want a bundle", b)
+		}
+	})
 }
