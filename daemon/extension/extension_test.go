@@ -3,6 +3,8 @@ package extension
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -242,15 +244,55 @@ func TestDamagedCacheEntry(t *testing.T) {
 	}
 }
 
+// TestCacheDirMustBePrivate loads a module with compile caches that others
+// could write into. The cache holds code the daemon runs, so each must be
+// rejected, a sticky one too: the sticky bit stops others replacing
+// entries, not adding them.
 func TestCacheDirMustBePrivate(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		t.Fatal(err)
+	module := wat(t, "fresh")
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, cache string)
+		want    string
+	}{
+		{"world-writable", func(t *testing.T, cache string) { chmod(t, cache, 0o777) }, "writable by group or others"},
+		{"world-writable and sticky", func(t *testing.T, cache string) { chmod(t, cache, 0o777|os.ModeSticky) }, "writable by group or others"},
+		{"module entry writable by others", func(t *testing.T, cache string) {
+			// The entry a load of this module would use, made by
+			// someone else before the daemon.
+			inst, err := instrument(module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(inst)
+			entry := filepath.Join(cache, hex.EncodeToString(sum[:]))
+			if err := os.Mkdir(entry, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			chmod(t, entry, 0o777)
+		}, "remove it so that it is compiled again"},
 	}
-	os.Chmod(dir, 0o777)
-	_, err := Load(context.Background(), wat(t, "fresh"), Options{CacheDir: dir})
-	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
-		t.Fatalf("Load() = %v, want a refusal of the world-writable cache", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cache := filepath.Join(t.TempDir(), "cache")
+			if err := os.Mkdir(cache, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			tt.prepare(t, cache)
+
+			_, err := Load(context.Background(), module, Options{CacheDir: cache})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// chmod sets mode exactly, whatever the umask.
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -187,6 +189,9 @@ func Load(ctx context.Context, wasm []byte, opts Options) (*Module, error) {
 		// can be found and removed without touching other modules.
 		isum := sha256.Sum256(inst)
 		cacheDir = filepath.Join(opts.CacheDir, hex.EncodeToString(isum[:]))
+		if err := checkTrustedDir(cacheDir, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("extension compile cache %s: %w; remove it so that it is compiled again", cacheDir, err)
+		}
 	}
 
 	if err := m.compile(ctx, inst, cacheDir); err != nil {
@@ -395,8 +400,9 @@ func checkCacheDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create extension compile cache %s: %w", dir, err)
 	}
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if err := checkTrustedDir(d); err != nil {
+	leaf := filepath.Clean(dir)
+	for d := leaf; ; d = filepath.Dir(d) {
+		if err := checkTrustedDir(d, d != leaf); err != nil {
 			return fmt.Errorf("extension compile cache %s: %w; fix the owner and mode or choose another state_dir", dir, err)
 		}
 		if d == filepath.Dir(d) {

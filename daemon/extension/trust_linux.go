@@ -6,10 +6,12 @@ import (
 	"syscall"
 )
 
-// checkTrustedDir refuses a directory that is a symlink, not owned by root
-// or the daemon's user, or writable by group or others (the sticky /tmp is
-// allowed as an ancestor, since its entries cannot be replaced by others).
-func checkTrustedDir(d string) error {
+// checkTrustedDir rejects a directory that is a symlink, not owned by root
+// or the daemon's user, or writable by group or others. With allowSticky, a
+// sticky directory such as /tmp passes, because others cannot replace its
+// entries. The cache itself never gets that allowance, because others
+// could still add entries to it.
+func checkTrustedDir(d string, allowSticky bool) error {
 	st, err := os.Lstat(d)
 	if err != nil {
 		return err
@@ -24,7 +26,7 @@ func checkTrustedDir(d string) error {
 	if sys.Uid != 0 && int(sys.Uid) != os.Geteuid() {
 		return fmt.Errorf("%s is owned by uid %d", d, sys.Uid)
 	}
-	if st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
+	if st.Mode().Perm()&0o022 != 0 && !(allowSticky && st.Mode()&os.ModeSticky != 0) {
 		return fmt.Errorf("%s is writable by group or others (mode %04o)", d, st.Mode().Perm())
 	}
 	return nil
