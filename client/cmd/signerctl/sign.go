@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -142,69 +143,22 @@ func partsRequest(predicateType, predicatePath string, subjects, subjectFiles []
 	if err != nil {
 		return nil, err
 	}
-	if !json.Valid(predicate) {
-		return nil, fmt.Errorf("predicate file %s is not valid JSON", predicatePath)
+	if len(bytes.TrimSpace(predicate)) == 0 {
+		return nil, fmt.Errorf("predicate file %s is empty; it must contain a JSON object", predicatePath)
+	}
+	var syntaxErr *json.SyntaxError
+	if err := json.Unmarshal(predicate, new(json.RawMessage)); errors.As(err, &syntaxErr) {
+		return nil, fmt.Errorf("predicate file %s is not valid JSON %v", predicatePath, jsonSyntaxError(syntaxErr))
+	} else if err != nil {
+		return nil, fmt.Errorf("predicate file %s is not valid JSON: %v", predicatePath, err)
 	}
 	// The daemon rejects a wrapped Statement too, but only here can the
 	// message name the flag that fixes it.
-	if st, err := parseStatement(predicate); err == nil && strings.HasPrefix(st.Type, api.StatementTypePrefix) {
+	if st, err := parseStatement(predicate); err == nil && isStatementType(st.Type) {
 		return nil, usageError("predicate file %s is a whole in-toto Statement (_type %q), not a predicate; sign it with --statement %s in place of --predicate, --predicate-type and the subject flags", predicatePath, st.Type, predicatePath)
 	}
 	req.Predicate = predicate
 	return req, nil
-}
-
-// inTotoStatement is the part of an unsigned in-toto Statement (v0.1 or v1)
-// that a sign request carries. The daemon writes its own Statement from
-// these fields, so nothing else in the file is signed.
-type inTotoStatement struct {
-	Type          string          `json:"_type"`
-	Subject       []api.Subject   `json:"subject"`
-	PredicateType string          `json:"predicateType"`
-	Predicate     json.RawMessage `json:"predicate"`
-}
-
-func parseStatement(data []byte) (*inTotoStatement, error) {
-	var st inTotoStatement
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
-}
-
-// statementRequest builds a sign request from the file that --statement
-// names. The flags that give the same parts are rejected beside it, so it
-// is always clear which predicate type was signed.
-func statementRequest(path, predicateType, predicatePath string, subjectFlags int) (*api.SignRequest, error) {
-	conflicts := []struct {
-		flag string
-		set  bool
-	}{
-		{"--predicate-type", predicateType != ""},
-		{"--predicate", predicatePath != ""},
-		{"--subject and --subject-file", subjectFlags > 0},
-	}
-	for _, c := range conflicts {
-		if c.set {
-			return nil, usageError("--statement gives the subjects, predicate type and predicate; drop %s", c.flag)
-		}
-	}
-
-	data, err := readInput(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := parseStatement(data)
-	if err != nil {
-		return nil, fmt.Errorf("statement file %s is not an in-toto Statement in JSON: %v", path, err)
-	}
-	if !strings.HasPrefix(st.Type, api.StatementTypePrefix) {
-		return nil, fmt.Errorf("statement file %s has _type %q, not an in-toto Statement type (%sv1 or v0.1); sign a bare predicate with --predicate and --predicate-type", path, st.Type, api.StatementTypePrefix)
-	}
-	if len(st.Subject) == 0 {
-		return nil, fmt.Errorf("statement file %s has no subjects: add them to its subject list, or sign its predicate with --predicate and --subject", path)
-	}
-	return &api.SignRequest{Subjects: st.Subject, PredicateType: st.PredicateType, Predicate: st.Predicate}, nil
 }
 
 // parseSubject parses NAME@sha256:HEX. The name may itself contain '@'

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,16 +31,26 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-// TestSignStatementErrors runs without a daemon, because each mistake must
-// be reported before signerctl connects.
-func TestSignStatementErrors(t *testing.T) {
+// TestSignInputErrors runs without a daemon, because each mistake in a
+// Statement or predicate file must be reported before signerctl connects.
+func TestSignInputErrors(t *testing.T) {
 	dir := t.TempDir()
 	statement := writeFile(t, dir, "statement.json", strings.Replace(testStatement, "%s", strings.Repeat("a", 64), 1))
 	notJSON := writeFile(t, dir, "not.json", "{")
 	otherType := writeFile(t, dir, "other.json", `{"_type":"https://example.com/report","subject":[]}`)
 	noType := writeFile(t, dir, "notype.json", `{"bomFormat":"CycloneDX"}`)
 	noSubjects := writeFile(t, dir, "nosubjects.json", `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://example.com/p","predicate":{}}`)
+	futureType := writeFile(t, dir, "v2.json", `{"_type":"https://in-toto.io/Statement/v2","subject":[]}`)
+	misspelt := writeFile(t, dir, "misspelt.json", `{"_type":"https://in-toto.io/Statement/v1","subjects":[{"name":"a"}]}`)
+	uriOnly := writeFile(t, dir, "uri.json", `{"_type":"https://in-toto.io/Statement/v1","subject":[{"uri":"pkg:npm/a@1"}]}`)
+	sha512Only := writeFile(t, dir, "sha512.json", `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha512":"00"}}]}`)
+	nested := writeFile(t, dir, "nested.json", `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"`+strings.Repeat("a", 64)+`"}}],`+
+		`"predicateType":"https://example.com/p","predicate":{"_type":"https://in-toto.io/Statement/v0.1"}}`)
+	array := writeFile(t, dir, "array.json", `[1]`)
+	wrongField := writeFile(t, dir, "wrongfield.json", `{"_type":"https://in-toto.io/Statement/v1","subject":"a"}`)
 	subject := "x@sha256:" + strings.Repeat("a", 64)
+	empty := writeFile(t, dir, "empty.json", " \n")
+	badPredicate := writeFile(t, dir, "bad.json", `{"a": 1,,}`)
 
 	tests := []struct {
 		name     string
@@ -51,14 +62,33 @@ func TestSignStatementErrors(t *testing.T) {
 			"--statement gives the subjects, predicate type and predicate; drop --predicate-type"},
 		{"with --predicate", []string{"--statement", statement, "--predicate", statement}, 2, "drop --predicate"},
 		{"with --subject", []string{"--statement", statement, "--subject", subject}, 2, "drop --subject and --subject-file"},
-		{"not JSON", []string{"--statement", notJSON}, 1, "statement file " + notJSON + " is not an in-toto Statement in JSON: "},
+		{"all three conflicts", []string{"--statement", statement, "--predicate-type", "https://example.com/p", "--predicate", statement, "--subject", subject}, 2,
+			"drop --predicate-type, --predicate, --subject and --subject-file"},
+		{"not JSON", []string{"--statement", notJSON}, 1, "statement file " + notJSON + " is not an in-toto Statement: invalid JSON at byte 1: "},
+		{"JSON array", []string{"--statement", array}, 1, "statement file " + array + " is not an in-toto Statement: the file is a JSON array, not an object"},
+		{"subject of the wrong kind", []string{"--statement", wrongField}, 1, "its field subject is a JSON string"},
 		{"another _type", []string{"--statement", otherType}, 1,
-			`statement file ` + otherType + ` has _type "https://example.com/report", not an in-toto Statement type`},
+			`statement file ` + otherType + ` has _type "https://example.com/report", not an in-toto Statement type signerctl reads (https://in-toto.io/Statement/v1 or https://in-toto.io/Statement/v0.1)`},
+		{"unknown Statement version", []string{"--statement", futureType}, 1, `has _type "https://in-toto.io/Statement/v2", not an in-toto Statement type signerctl reads`},
+		{"subjects misspelt", []string{"--statement", misspelt}, 1, `has "subjects" but no "subject"`},
+		{"subject named by uri only", []string{"--statement", uriOnly}, 1, "has no name for subject[0]; signerd signs subjects with a name and a sha256 digest"},
+		{"subject without sha256", []string{"--statement", sha512Only}, 1, `has no sha256 digest for subject[0] "a"`},
+		{"Statement as its predicate", []string{"--statement", nested}, 1, `has a predicate that is itself a whole Statement (_type "https://in-toto.io/Statement/v0.1")`},
 		{"no _type", []string{"--statement", noType}, 1, `has _type "", not an in-toto Statement type`},
 		{"no subjects", []string{"--statement", noSubjects}, 1, "statement file " + noSubjects + " has no subjects"},
 		{"Statement as --predicate", []string{"--predicate", statement, "--predicate-type", "https://example.com/p", "--subject", subject}, 2,
 			"predicate file " + statement + ` is a whole in-toto Statement (_type "https://in-toto.io/Statement/v1"), not a predicate; sign it with --statement ` + statement},
 	}
+	predicateArgs := []string{"--predicate-type", "https://example.com/p", "--subject", subject, "--predicate"}
+	tests = append(tests, []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"empty predicate", slices.Concat(predicateArgs, []string{empty}), 1, "predicate file " + empty + " is empty; it must contain a JSON object"},
+		{"predicate not JSON", slices.Concat(predicateArgs, []string{badPredicate}), 1, "predicate file " + badPredicate + " is not valid JSON at byte 9: invalid character ','"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--socket", filepath.Join(dir, "none.sock"), "sign"}, tt.args...)
