@@ -66,7 +66,11 @@ func KeyHint(pub crypto.PublicKey) (string, error) {
 // checkKeyHint compares the bundle's key hint with pub's. A bundle without
 // a hint is left to sigstore-go.
 func checkKeyHint(b *bundle.Bundle, pub crypto.PublicKey) error {
-	bundleHint := b.GetVerificationMaterial().GetPublicKey().GetHint()
+	material := b.GetVerificationMaterial()
+	if material.GetCertificate() != nil || material.GetX509CertificateChain() != nil {
+		return errors.New("the bundle is signed with a certificate (keyless signing), not with a key; this verifier checks key-signed bundles such as signerd's, so verify it with cosign and the signer's identity")
+	}
+	bundleHint := material.GetPublicKey().GetHint()
 	if bundleHint == "" {
 		return nil
 	}

@@ -30,9 +30,15 @@ type Options struct {
 	PublicKeyPEM []byte
 
 	// DigestAlgorithm and Digest name the artifact, for example "sha256"
-	// and its 32 bytes. One of Digest or Unsafe must be set.
+	// and its 32 bytes. Digest must be set unless WithoutArtifact is.
 	DigestAlgorithm string
 	Digest          []byte
+
+	// WithoutArtifact verifies the signature, the key and the predicate
+	// type but matches the subjects against no artifact. The Result then
+	// lists subjects the caller must check itself: a bundle for any
+	// artifact passes.
+	WithoutArtifact bool
 
 	// PredicateType, when set, must equal the Statement's predicate type.
 	PredicateType string
@@ -50,8 +56,11 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(opts.Digest) == 0 {
-		return nil, errors.New("no artifact digest to check the bundle against")
+	if len(opts.Digest) == 0 && !opts.WithoutArtifact {
+		return nil, errors.New("no artifact digest to check the bundle against; set Digest, or WithoutArtifact to check the subjects yourself")
+	}
+	if len(opts.Digest) > 0 && opts.WithoutArtifact {
+		return nil, errors.New("both an artifact digest and WithoutArtifact are set; set one")
 	}
 
 	var b bundle.Bundle
@@ -61,8 +70,12 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 	if err := checkKeyHint(&b, pub); err != nil {
 		return nil, err
 	}
-	if err := checkSubjectDigest(&b, opts.DigestAlgorithm, opts.Digest); err != nil {
-		return nil, err
+	artifact := sgverify.WithoutArtifactUnsafe()
+	if !opts.WithoutArtifact {
+		if err := checkSubjectDigest(&b, opts.DigestAlgorithm, opts.Digest); err != nil {
+			return nil, err
+		}
+		artifact = sgverify.WithArtifactDigest(opts.DigestAlgorithm, opts.Digest)
 	}
 
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
@@ -77,10 +90,7 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := verifier.Verify(&b, sgverify.NewPolicy(
-		sgverify.WithArtifactDigest(opts.DigestAlgorithm, opts.Digest),
-		sgverify.WithKey(),
-	))
+	res, err := verifier.Verify(&b, sgverify.NewPolicy(artifact, sgverify.WithKey()))
 	if err != nil {
 		return nil, err
 	}

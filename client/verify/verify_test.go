@@ -10,12 +10,15 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/daemon/bundle"
 	"github.com/signerd/signerd/daemon/dsse"
+
+	"github.com/signerd/signerd/test/testenv"
 )
 
 // ecdsaSigner signs a DSSE PAE the way signerd's file backend does:
@@ -77,10 +80,20 @@ func TestBundleErrors(t *testing.T) {
 		keyPEM     []byte
 		digest     []byte
 		predicate  string
+		noArtifact bool
 		wantErr    []string
 		wantNotBun bool
 	}{
 		{name: "verified", bundle: good, keyPEM: keyPEM, digest: artifact[:]},
+		{name: "verified without artifact", bundle: good, keyPEM: keyPEM, noArtifact: true},
+		{name: "other key without artifact", bundle: good, keyPEM: otherPEM, noArtifact: true,
+			wantErr: []string{"but the trusted key has hint " + otherHint}},
+		{name: "wrong predicate type without artifact", bundle: good, keyPEM: keyPEM, noArtifact: true, predicate: "https://example.com/q",
+			wantErr: []string{`predicate type is "https://example.com/p"`}},
+		{name: "neither digest nor WithoutArtifact", bundle: good, keyPEM: keyPEM,
+			wantErr: []string{"no artifact digest to check the bundle against"}},
+		{name: "digest and WithoutArtifact", bundle: good, keyPEM: keyPEM, digest: artifact[:], noArtifact: true,
+			wantErr: []string{"both an artifact digest and WithoutArtifact are set"}},
 		{name: "other key", bundle: good, keyPEM: otherPEM, digest: artifact[:],
 			wantErr: []string{"bundle was signed by the key with hint " + keyHint + ", but the trusted key has hint " + otherHint}},
 		{name: "other artifact", bundle: good, keyPEM: keyPEM, digest: other[:],
@@ -94,7 +107,8 @@ func TestBundleErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Bundle(tt.bundle, Options{PublicKeyPEM: tt.keyPEM, DigestAlgorithm: "sha256", Digest: tt.digest, PredicateType: tt.predicate})
+			res, err := Bundle(tt.bundle, Options{PublicKeyPEM: tt.keyPEM, DigestAlgorithm: "sha256", Digest: tt.digest,
+				PredicateType: tt.predicate, WithoutArtifact: tt.noArtifact})
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("Bundle: %v", err)
@@ -134,5 +148,23 @@ func TestBundleSignatureStillChecked(t *testing.T) {
 
 	if _, err := Bundle(forged, Options{PublicKeyPEM: keyPEM, DigestAlgorithm: "sha256", Digest: artifact[:]}); err == nil {
 		t.Fatal("Bundle accepted a signature by another key under the trusted key's hint")
+	}
+	if _, err := Bundle(forged, Options{PublicKeyPEM: keyPEM, WithoutArtifact: true}); err == nil {
+		t.Fatal("Bundle without an artifact accepted a signature by another key under the trusted key's hint")
+	}
+}
+
+// TestBundleKeyless passes a real keyless bundle, signed with a Fulcio
+// certificate, which this verifier must name as such.
+func TestBundleKeyless(t *testing.T) {
+	data, err := os.ReadFile(testenv.RealWorld(t, "slsa/sigstore-go_sigstore.js-2.0.0-provenance.sigstore.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyPEM := newKey(t)
+
+	_, err = Bundle(data, Options{PublicKeyPEM: keyPEM, WithoutArtifact: true})
+	if err == nil || !strings.Contains(err.Error(), "signed with a certificate (keyless signing)") {
+		t.Fatalf("Bundle() = %v, want an error naming keyless signing", err)
 	}
 }

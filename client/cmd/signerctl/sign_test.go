@@ -165,6 +165,11 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 			"--key " + bundlePath + " is not a public key: "},
 		{"not a bundle", []string{"--bundle", notBundle, "--key", keyPath, "--subject-file", artifact}, 1,
 			notBundle + " is not a Sigstore bundle: "},
+		{"without artifact", []string{"--bundle", bundlePath, "--key", keyPath}, 0,
+			"verified: predicate type https://example.com/p, subjects artifact.txt\nwarning: no --subject-file or --digest given"},
+		{"without artifact, other key", []string{"--bundle", bundlePath, "--key", otherKeyPath}, 1, ", but --key " + otherKeyPath + " has hint "},
+		{"file and digest", []string{"--bundle", bundlePath, "--key", keyPath, "--subject-file", artifact, "--digest", "sha256:" + hex.EncodeToString(sum[:])}, 2,
+			"verify takes one of --subject-file or --digest, not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	fs.SetOutput(e.stderr)
 	bundlePath := fs.String("bundle", "", "Sigstore bundle `file` to verify")
 	keyPath := fs.String("key", "", "trusted public key PEM `file` (signerctl key prints the daemon's)")
-	subjectFile := fs.String("subject-file", "", "artifact `file` the bundle must name by digest")
+	subjectFile := fs.String("subject-file", "", "artifact `file` the bundle must name by digest (without it or --digest, the subjects are printed but not checked)")
 	digest := fs.String("digest", "", "artifact digest `sha256:HEX` the bundle must name")
 	predicateType := fs.String("predicate-type", "", "predicate type `URI` the bundle must carry")
 	if err := parseFlags(e, fs, args); err != nil {
@@ -27,8 +27,8 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	if err := requireFlags("verify", map[string]string{"--bundle": *bundlePath, "--key": *keyPath}); err != nil {
 		return err
 	}
-	if (*subjectFile == "") == (*digest == "") {
-		return usageError("verify needs exactly one of --subject-file or --digest")
+	if *subjectFile != "" && *digest != "" {
+		return usageError("verify takes one of --subject-file or --digest, not both")
 	}
 
 	bundleJSON, err := os.ReadFile(*bundlePath)
@@ -50,11 +50,13 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 			return err
 		}
 		opts.DigestAlgorithm, opts.Digest = "sha256", sum
-	} else {
+	} else if *digest != "" {
 		opts.DigestAlgorithm, opts.Digest, err = verify.ParseDigest(*digest)
 		if err != nil {
 			return usageError("%v", err)
 		}
+	} else {
+		opts.WithoutArtifact = true
 	}
 
 	res, err := verify.Bundle(bundleJSON, opts)
@@ -62,6 +64,9 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 		return explainVerifyError(err, *bundlePath, *keyPath)
 	}
 	fmt.Fprintf(e.stdout, "verified: predicate type %s, subjects %s\n", res.PredicateType, strings.Join(res.Subjects, ", "))
+	if opts.WithoutArtifact {
+		fmt.Fprintln(e.stderr, "warning: no --subject-file or --digest given, so the signature is valid but no artifact was matched against the subjects above; check them, or pass the artifact")
+	}
 	return nil
 }
 
