@@ -18,7 +18,7 @@ func (r *run) rawRate(backend string) float64 {
 
 func (r *run) scenario(name string) *scenarioResult {
 	for i := range r.scenarios {
-		if r.scenarios[i].Name == name && r.scenarios[i].Err == "" {
+		if r.scenarios[i].Name == name && r.scenarios[i].Err == "" && r.scenarios[i].Skipped == "" {
 			return &r.scenarios[i]
 		}
 	}
@@ -163,7 +163,7 @@ func (r *run) renderScenarios(b *strings.Builder) {
 
 	fmt.Fprintf(b, "\n### Memory and start-up\n\nRSS under load is the largest of samples taken every 50 ms through the load runs; the high-water mark since start also counts loading.\n\n| Scenario | RSS idle | Peak RSS under load | High-water mark since start | Start to READY=1 (warm) |\n|---|---|---|---|---|\n")
 	for _, s := range r.scenarios {
-		if s.Err != "" {
+		if s.Err != "" || s.Skipped != "" {
 			continue
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", s.Name, mib(s.IdleRSSKiB), mib(s.LoadRSSKiB), mib(s.HWMKiB), ms(s.ReadyTime))
