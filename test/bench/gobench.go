@@ -52,9 +52,9 @@ func (r *run) measureGoBenchmarks() {
 // the real component that the benchmark starts (swtpm, SoftHSM2, the
 // local-kms emulator in a private network namespace).
 var backendBenchmarks = map[string]string{
-	"tpmkey BenchmarkSign":       "TPM (swtpm), one at a time",
-	"pkcs11key BenchmarkSign":    "PKCS#11 (SoftHSM2), one at a time",
-	"kmskey BenchmarkAWSKMSSign": "AWS KMS (local-kms emulator), one at a time",
+	"tpmkey BenchmarkSign":       rawTPM,
+	"pkcs11key BenchmarkSign":    rawPKCS11,
+	"kmskey BenchmarkAWSKMSSign": rawKMS,
 }
 
 func (r *run) addBackendRate(pkg, line string) {

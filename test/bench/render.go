@@ -18,7 +18,7 @@ func (r *run) rawRate(backend string) float64 {
 
 func (r *run) scenario(name string) *scenarioResult {
 	for i := range r.scenarios {
-		if r.scenarios[i].Name == name && r.scenarios[i].Err == "" {
+		if r.scenarios[i].Name == name && r.scenarios[i].Err == "" && r.scenarios[i].Skipped == "" {
 			return &r.scenarios[i]
 		}
 	}
@@ -130,6 +130,10 @@ func (r *run) renderScenarios(b *strings.Builder) {
 	fmt.Fprintf(b, "## The daemon end to end over the socket\n\n")
 	fmt.Fprintf(b, "| Scenario | Concurrency | Requests/s | p50 | p90 | p99 | max | Errors | Daemon CPU per request | Load generator CPU per request |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.scenarios {
+		if s.Skipped != "" {
+			fmt.Fprintf(b, "| %s | | | | | | | skipped: %s | | |\n", s.Name, firstLine(s.Skipped))
+			continue
+		}
 		if s.Err != "" {
 			fmt.Fprintf(b, "| %s | | | | | | | failed: %s | |\n", s.Name, firstLine(s.Err))
 			continue
@@ -149,6 +153,7 @@ func (r *run) renderScenarios(b *strings.Builder) {
 				s.Name, h.Rate, h.Concurrency, o.ThroughputRPS, o.P50MS, o.P90MS, o.P99MS, o.MaxMS, o.Errors)
 		}
 	}
+	r.renderKeyBackends(b)
 	fmt.Fprintf(b, "\n### Time per stage\n\nMean time a request spent in each pipeline stage, from the daemon's `signerd_stage_duration_seconds` histograms over all of a scenario's load runs. Stages overlap nothing; what is left of the latency is HTTP, JSON, logging and queueing.\n\n| Scenario | Stage | Mean | Requests |\n|---|---|---|---|\n")
 	for _, s := range r.scenarios {
 		for _, st := range s.Stages {
@@ -158,7 +163,7 @@ func (r *run) renderScenarios(b *strings.Builder) {
 
 	fmt.Fprintf(b, "\n### Memory and start-up\n\nRSS under load is the largest of samples taken every 50 ms through the load runs; the high-water mark since start also counts loading.\n\n| Scenario | RSS idle | Peak RSS under load | High-water mark since start | Start to READY=1 (warm) |\n|---|---|---|---|---|\n")
 	for _, s := range r.scenarios {
-		if s.Err != "" {
+		if s.Err != "" || s.Skipped != "" {
 			continue
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", s.Name, mib(s.IdleRSSKiB), mib(s.LoadRSSKiB), mib(s.HWMKiB), ms(s.ReadyTime))
@@ -360,4 +365,50 @@ func shippedCheckCPU(goBench string) []shippedCheck {
 		}
 	}
 	return out
+}
+
+// renderKeyBackends explains why the key-backend scenarios have fewer load
+// points, and compares each one's best throughput with its backend's raw
+// rate from this run.
+func (r *run) renderKeyBackends(b *strings.Builder) {
+	var parts []string
+	for _, s := range r.scenarios {
+		if s.RawBackend == "" {
+			continue
+		}
+		parts = append(parts, r.compareWithRaw(s))
+	}
+	if len(parts) == 0 {
+		return
+	}
+
+	fmt.Fprintf(b, "\nThe scenarios with a TPM, PKCS#11 or KMS key run only at concurrency 1 and 2 x cores, with no extensions and no paced run: the file-key scenarios already show the daemon under heavier load, and fewer runs keep `make bench` short. swtpm and the KMS emulator run as processes of their own on the same cores, so the daemon CPU per request leaves their work out, while SoftHSM2 is a library inside the daemon and its work is counted. ")
+	fmt.Fprintf(b, "Through the daemon, at each scenario's best load point, %s.\n", joinClauses(parts))
+}
+
+// compareWithRaw returns a clause such as "the TPM key (swtpm) reached
+// 84% of its raw rate (812/s against 969/s one at a time)".
+func (r *run) compareWithRaw(s scenarioResult) string {
+	name := "the " + strings.TrimSuffix(s.Name, keyScenarioSuffix)
+	switch {
+	case s.Skipped != "":
+		return name + " was skipped (" + s.Skipped + ")"
+	case s.Err != "":
+		return name + " failed (see the notes below)"
+	}
+
+	raw := r.rawRate(s.RawBackend)
+	if raw == 0 {
+		return fmt.Sprintf("%s reached %.0f/s with no raw rate to compare in this run (a run with -only skips the Go benchmarks that measure it)", name, s.Best)
+	}
+	return fmt.Sprintf("%s reached %.0f%% of its raw rate (%.0f/s against %.0f/s one at a time)", name, 100*s.Best/raw, s.Best, raw)
+}
+
+// joinClauses joins clauses as an English list: "a", "a and b", "a, b
+// and c".
+func joinClauses(parts []string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

@@ -119,9 +119,10 @@ type daemon struct {
 
 // startDaemon writes a config with the given tenants section and starts
 // signerd with it. The state directory (audit trail, caches) is stateDir,
-// or one in the daemon's directory when stateDir is empty. It returns once
-// READY=1 arrives and the time that took.
-func (r *run) startDaemon(name, stateDir, tenants string) (*daemon, time.Duration, error) {
+// or one in the daemon's directory when stateDir is empty. The daemon
+// signs with key, or with a file key in its directory when key is nil. It
+// returns once READY=1 arrives and the time that took.
+func (r *run) startDaemon(name, stateDir, tenants string, key *keyBackend) (*daemon, time.Duration, error) {
 	dir := filepath.Join(r.work, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, err
@@ -129,9 +130,13 @@ func (r *run) startDaemon(name, stateDir, tenants string) (*daemon, time.Duratio
 	if stateDir == "" {
 		stateDir = filepath.Join(dir, "state")
 	}
+	keyURI := "file://" + filepath.Join(dir, "signing.key")
+	if key != nil {
+		keyURI = key.uri
+	}
 	socket := filepath.Join(dir, "s.sock")
-	cfg := fmt.Sprintf("socket:\n  path: %s\n  mode: \"0600\"\nstate_dir: %s\nkey:\n  uri: file://%s/signing.key\nlog:\n  format: json\n%s",
-		socket, stateDir, dir, tenants)
+	cfg := fmt.Sprintf("socket:\n  path: %s\n  mode: \"0600\"\nstate_dir: %s\nkey:\n  uri: %q\nlog:\n  format: json\n%s",
+		socket, stateDir, keyURI, tenants)
 	cfgPath := filepath.Join(dir, "signerd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, 0, err
@@ -149,8 +154,16 @@ func (r *run) startDaemon(name, stateDir, tenants string) (*daemon, time.Duratio
 	if err != nil {
 		return nil, 0, err
 	}
-	cmd := exec.Command(filepath.Join(r.bin, "signerd"), "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	// nsenter, the only wrapper, replaces itself with signerd (it forks
+	// only to enter a PID namespace), so cmd's process is the daemon.
+	argv := []string{filepath.Join(r.bin, "signerd"), "--config", cfgPath}
+	env := append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	if key != nil {
+		argv = append(append([]string{}, key.wrap...), argv...)
+		env = append(daemonEnv(key.env), "NOTIFY_SOCKET="+notifyPath)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 
 	start := time.Now()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -29,6 +30,25 @@ type scenario struct {
 	// tmpfs. Such a trail is not durable; the scenario shows what the
 	// disk's sync latency costs, not a way to run signerd.
 	memoryState bool
+
+	// key starts the component that holds the daemon's key and creates
+	// the key in dir. When it is nil, the daemon signs with a file key.
+	key func(r *run, dir string) (*keyBackend, error)
+
+	// rawBackend is the raw signing table's row for the same backend,
+	// which the page compares the scenario's throughput with.
+	rawBackend string
+}
+
+// concurrencies returns the load runs' concurrency levels. A scenario
+// with a TPM, PKCS#11 or KMS key runs only 1 and 2 x cores, because the
+// file-key scenarios already show the daemon under heavier load and these
+// runs should keep make bench short.
+func (sc scenario) concurrencies(cores int) []int {
+	if sc.key != nil {
+		return []int{1, 2 * cores}
+	}
+	return []int{1, 2 * cores, 8 * cores}
 }
 
 // loadPoint is one load run against one scenario.
@@ -51,6 +71,10 @@ type scenarioResult struct {
 	Stages     []stageTime
 	Err        string
 
+	// Skipped is the reason the scenario did not run, such as a missing tool.
+	Skipped    string
+	RawBackend string
+
 	// Memory splits the resident memory after the load runs; HeapKiB is
 	// the Go heap in use then, from the daemon's metrics.
 	Memory  *memoryParts
@@ -68,6 +92,10 @@ const plainTenants = `tenants:
       - uid: %d
 `
 
+// keyScenarioSuffix ends the names of the scenarios that sign with a
+// TPM, PKCS#11 or KMS key, after the key's name.
+const keyScenarioSuffix = ", no extensions"
+
 func (r *run) scenarioList() []scenario {
 	return []scenario{
 		{name: "no extensions", tenants: plainTenants},
@@ -75,6 +103,9 @@ func (r *run) scenarioList() []scenario {
 		{name: "three shipped extensions", tenants: extensionTenants, setup: setupExtensions},
 		{name: "release integrity, warm cache", tenants: releaseTenants, setup: setupRelease},
 		{name: "OpTok with DPoP and a PoE", tenants: tokenTenants, setup: setupTokens},
+		{name: "TPM key (swtpm)" + keyScenarioSuffix, tenants: plainTenants, key: setupTPM, rawBackend: rawTPM},
+		{name: "PKCS#11 key (SoftHSM2)" + keyScenarioSuffix, tenants: plainTenants, key: setupPKCS11, rawBackend: rawPKCS11},
+		{name: "AWS KMS key (local-kms emulator)" + keyScenarioSuffix, tenants: plainTenants, key: setupKMS, rawBackend: rawKMS},
 	}
 }
 
@@ -87,12 +118,15 @@ func (r *run) measureDaemon() {
 		if res.Err != "" {
 			r.notef("scenario %q: %s", sc.name, res.Err)
 		}
+		if res.Skipped != "" {
+			log.Printf("scenario %q skipped: %s", sc.name, res.Skipped)
+		}
 		r.scenarios = append(r.scenarios, res)
 	}
 }
 
 func (r *run) measureScenario(sc scenario) scenarioResult {
-	res := scenarioResult{Name: sc.name}
+	res := scenarioResult{Name: sc.name, RawBackend: sc.rawBackend}
 	cfg := fmt.Sprintf(sc.tenants, uid())
 	clientArgs := sc.clientArgs
 	if sc.setup != nil {
@@ -119,7 +153,23 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 		stateDir = filepath.Join(dir, "state")
 	}
 
-	d, _, err := r.startDaemon(slug(sc.name), stateDir, cfg)
+	var key *keyBackend
+	if sc.key != nil {
+		var err error
+		key, err = sc.key(r, r.scenarioDir(sc.name))
+		var skip skipError
+		if errors.As(err, &skip) {
+			res.Skipped = skip.reason
+			return res
+		}
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		defer key.stop()
+	}
+
+	d, _, err := r.startDaemon(slug(sc.name), stateDir, cfg, key)
 	if err != nil {
 		res.Err = err.Error()
 		return res
@@ -128,7 +178,7 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	// Measure start-up once more with a warm state directory, as after a
 	// restart: keys exist and compile caches are filled.
 	d.stop()
-	d, ready, err := r.startDaemon(slug(sc.name), stateDir, cfg)
+	d, ready, err := r.startDaemon(slug(sc.name), stateDir, cfg, key)
 	if err != nil {
 		res.Err = err.Error()
 		return res
@@ -144,7 +194,7 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 	// Sample the resident memory through the load runs: the kernel's
 	// high-water mark also counts the start-up, when modules are loaded.
 	stopSampling := sampleRSS(d.cmd.Process.Pid, &res.LoadRSSKiB)
-	for _, c := range []int{1, 2 * r.cores, 8 * r.cores} {
+	for _, c := range sc.concurrencies(r.cores) {
 		before, _ := readProcStats(d.cmd.Process.Pid)
 		out, err := r.loadRun(d, c, 0, sc.clientArgs...)
 		if err != nil {
@@ -179,6 +229,11 @@ func (r *run) measureScenario(sc scenario) scenarioResult {
 		r.notef("scenario %q: stage histograms: %v", sc.name, err)
 	}
 
+	// The paced run checks the latency target, which only the file-key
+	// scenarios have.
+	if sc.key != nil {
+		return res
+	}
 	half := res.Best / 2
 	out, err := r.loadRun(d, 2*r.cores, half, sc.clientArgs...)
 	if err != nil {
