@@ -23,9 +23,11 @@ var goBenchPackages = []string{
 }
 
 // measureGoBenchmarks runs the hot-path Go benchmarks and keeps their
-// result lines.
+// result lines. -p 1 runs one package's benchmarks at a time: go test
+// otherwise runs as many package binaries at once as there are cores, and
+// each would measure the others' load.
 func (r *run) measureGoBenchmarks() {
-	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s"}, goBenchPackages...)
+	args := append([]string{"test", "-p", "1", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s"}, goBenchPackages...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = r.root
 	out, err := cmd.CombinedOutput()

@@ -55,7 +55,7 @@ func (r *run) render() string {
 	r.renderAnalysis(&b)
 
 	if r.goBench != "" {
-		fmt.Fprintf(&b, "## Hot-path Go benchmarks\n\n`go test -run '^$' -bench . -benchmem` over %s:\n\n```\n%s\n```\n\n",
+		fmt.Fprintf(&b, "## Hot-path Go benchmarks\n\n`go test -p 1 -run '^$' -bench . -benchmem` over %s:\n\n```\n%s\n```\n\n",
 			strings.Join(goBenchPackages, ", "), r.goBench)
 	}
 	if len(r.notes) > 0 {
