@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/reqlog"
 	"github.com/signerd/signerd/test/testenv"
 )
 
@@ -354,6 +356,27 @@ func TestGuestLogIsCapped(t *testing.T) {
 		if got, want := strings.Count(logs.String(), "hello from the guest"), call*maxLogLines; got != want {
 			t.Fatalf("after call %d: %d guest log lines, want %d", call, got, want)
 		}
+	}
+}
+
+// TestGuestLogHasRequestLogger checks that guest log lines of a request
+// carry the request's logger attributes, its correlation id.
+func TestGuestLogHasRequestLogger(t *testing.T) {
+	var logs bytes.Buffer
+	base := slog.New(slog.NewTextHandler(&logs, nil))
+	m, err := Load(context.Background(), wat(t, "chatty"), Options{Name: "chatty", Logger: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+
+	ctx := reqlog.With(context.Background(), base.With(logkey.CorrelationID, "req-9"))
+	if d, err := m.Check(ctx, []byte(`{}`)); err != nil || !d.Allow {
+		t.Fatalf("Check() = %+v, %v", d, err)
+	}
+	want := logkey.CorrelationID + "=req-9"
+	if got := strings.Count(logs.String(), want); got != maxLogLines {
+		t.Errorf("%d guest log lines carry %s, want %d:\n%s", got, want, maxLogLines, logs.String())
 	}
 }
 

@@ -52,6 +52,10 @@ type instance struct {
 	// log lines.
 	callCtx  context.Context
 	logLines atomic.Int32
+
+	// requestCtx is the context of the request being checked, set only
+	// during a call, so that guest log lines use the request's logger.
+	requestCtx context.Context
 }
 
 // instanceKey is the context key under which host functions find their
@@ -113,7 +117,9 @@ func (in *instance) call(ctx context.Context, f api.Function, timeout time.Durat
 	}
 	t := time.AfterFunc(timeout, in.expire)
 	in.logLines.Store(0)
+	in.requestCtx = ctx
 	res, err := f.Call(in.callCtx, params...)
+	in.requestCtx = nil
 	if !t.Stop() {
 		// The timer fired: wait until the flag is raised so the instance
 		// is never put back with a stop pending.

@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/reqlog"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -301,7 +302,13 @@ func (m *Module) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	m.log.Info("extension log", logkey.Extension, m.name, logkey.Line, string(b))
+	// The request's logger, when the call has one, adds the request's
+	// correlation id to the line.
+	log := m.log
+	if in.requestCtx != nil {
+		log = reqlog.FromOr(in.requestCtx, m.log)
+	}
+	log.Info("extension log", logkey.Extension, m.name, logkey.Line, string(b))
 }
 
 // checkShape enforces the ABI's imports and exports.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/reqlog"
 )
 
 // Health probe intervals: a healthy key is probed at most every
@@ -53,7 +54,7 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 	// directly; a goroutine and a timer per signature would only cost.
 	if _, ok := m.Signer.(inMemory); ok {
 		sig, err := m.Signer.SignMessage(ctx, message)
-		m.record(err)
+		m.record(ctx, err)
 		return sig, err
 	}
 
@@ -79,7 +80,7 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 	case <-ctx.Done():
 		r.err = fmt.Errorf("key backend %s timed out: %w", m.URI(), ctx.Err())
 	}
-	m.record(r.err)
+	m.record(ctx, r.err)
 	return r.sig, r.err
 }
 
@@ -87,15 +88,21 @@ func (m *Monitored) SignMessage(ctx context.Context, message []byte) ([]byte, er
 // daemon's memory, with no device, token or network to wait for.
 type inMemory interface{ signsInMemory() }
 
-func (m *Monitored) record(err error) {
+// record keeps the outcome and logs a change between working and failing,
+// with the request's logger from ctx when there is one, so the line
+// carries the request's correlation id.
+func (m *Monitored) record(ctx context.Context, err error) {
 	m.mu.Lock()
 	wasFailing := m.lastErr != nil
 	m.lastErr, m.lastAt = err, time.Now()
 	m.mu.Unlock()
 
-	log := m.log.Load()
+	base := m.log.Load()
+	if base == nil {
+		return
+	}
+	log := reqlog.FromOr(ctx, base)
 	switch {
-	case log == nil:
 	case err != nil && !wasFailing:
 		log.Error("key backend failing", slog.String(logkey.KeyURI, m.URI()), slog.String(logkey.Error, err.Error()))
 	case err == nil && wasFailing:
@@ -122,7 +129,7 @@ func (m *Monitored) Health(ctx context.Context) error {
 	defer m.probing.Unlock()
 
 	if err := SelfTest(ctx, m); err != nil {
-		m.record(err)
+		m.record(ctx, err)
 		return err
 	}
 	return nil

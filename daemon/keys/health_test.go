@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/signerd/signerd/daemon/logkey"
+	"github.com/signerd/signerd/daemon/reqlog"
 )
 
 // switchable is a file key whose signatures can be made to fail or hang,
@@ -113,6 +116,24 @@ func TestMonitorLogsChanges(t *testing.T) {
 	}
 	if n := strings.Count(log, "key backend recovered"); n != 1 {
 		t.Errorf("logged %d recovery lines, want 1:\n%s", n, log)
+	}
+}
+
+// TestMonitorLogsWithRequestLogger checks that the failure line of a
+// request carries the request's logger attributes, its correlation id.
+func TestMonitorLogsWithRequestLogger(t *testing.T) {
+	backend := newSwitchable(t)
+	m := Monitor(backend, 0)
+	var out strings.Builder
+	base := slog.New(slog.NewTextHandler(&out, nil))
+	m.SetLogger(base)
+	ctx := reqlog.With(context.Background(), base.With(logkey.CorrelationID, "req-7"))
+
+	backend.mode.Store(1)
+	m.SignMessage(ctx, []byte("m"))
+
+	if log := out.String(); !strings.Contains(log, "key backend failing") || !strings.Contains(log, logkey.CorrelationID+"=req-7") {
+		t.Errorf("failure line lacks the request's correlation id:\n%s", log)
 	}
 }
 
