@@ -131,17 +131,21 @@ func endpointLabel(path string) string {
 }
 
 func (s *Server) route(x *exchange) {
+	// The caller was identified at connect, so its identity is known even
+	// for a request that the guards reject, and that request's log line
+	// names it.
+	caller, err := callerFrom(x.r.Context())
+	if err == nil {
+		x.caller = caller
+	}
 	if e := checkRequest(x.r); e != nil {
 		x.fail(e)
 		return
 	}
-
-	caller, err := callerFrom(x.r.Context())
 	if err != nil {
 		x.fail(api.Errorf(api.CodeUnauthenticated, "%v", err))
 		return
 	}
-	x.caller = caller
 
 	switch x.r.URL.Path {
 	case api.PathSignDSSE:

@@ -142,9 +142,12 @@ func TestHTTPGuards(t *testing.T) {
 			if !strings.Contains(body.Error.Message, tt.wantText) {
 				t.Errorf("message %q does not contain %q", body.Error.Message, tt.wantText)
 			}
-			if resp.Header.Get(api.HeaderCorrelationID) == "" {
-				t.Error("response has no correlation id")
+			id := resp.Header.Get(api.HeaderCorrelationID)
+			if id == "" {
+				t.Fatal("response has no correlation id")
 			}
+			// The log line names the caller, whichever check rejected it.
+			d.WaitLine(t, "correlation_id="+id, "caller_uid=", "caller_pid=")
 			checkHealthy(t, d.Socket)
 		})
 	}
