@@ -299,11 +299,11 @@ func (m *Module) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	m.log.Info("extension log", logkey.Extension, m.name, logkey.Line, string(b))
 }
 
-// CheckShape checks a module's imports and exports against the ABI, as
-// Load does, without starting it: _initialize and signer_abi_version run
-// only in Load. It compiles with wazero's interpreter, whose compile is
-// much faster than the native compiler's that Load uses, and keeps nothing,
-// so a config checker can call it on every module the config names.
+// CheckShape checks a module's imports and exports against the ABI as Load
+// does, but does not start it, so a module whose _initialize fails or that
+// reports another ABI version passes here and fails in Load. It compiles
+// with wazero's interpreter, which compiles faster than the native compiler
+// that Load uses.
 func CheckShape(ctx context.Context, wasm []byte, name string) error {
 	inst, err := instrument(wasm)
 	if err != nil {
