@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,10 +44,15 @@ func (v *validator) decodeProblems(te *yaml.TypeError) []Problem {
 			p.Message = fmt.Sprintf("unknown key %q; check its spelling against docs/configuration.md", m[1])
 		} else if m := wrongTypeRE.FindStringSubmatch(p.Message); m != nil {
 			tag, value, goType := m[1], m[2], m[3]
-			if n, path := v.findValue(p.Line, tag, value); n != nil {
+			n, path := v.findValue(p.Line, tag, value, goType)
+			if n != nil {
 				p.Path, p.Column = path, n.Column
 			}
 			p.Message = wrongTypeMessage(p.Path, tag, value, goType)
+			if n != nil && path == "" {
+				// The whole document failed to decode.
+				v.undecoded[""] = true
+			}
 		} else if p.Column > 0 {
 			p.Path = v.findPath(p.Line, p.Column)
 		}
@@ -62,6 +68,9 @@ func (v *validator) decodeProblems(te *yaml.TypeError) []Problem {
 // wrongTypeMessage rewords yaml.v3's "cannot unmarshal !!tag `value` into
 // goType" as what the key expects and how to write it.
 func wrongTypeMessage(path, tag, value, goType string) string {
+	if path == "" && goType == "config.Config" {
+		return "the config must be a mapping of top-level keys such as tenants and socket, but is " + describeNode(tag, value)
+	}
 	key := "this value"
 	if path != "" {
 		// The problem's own path already gives the location, so name only
@@ -69,19 +78,7 @@ func wrongTypeMessage(path, tag, value, goType string) string {
 		key = path[strings.LastIndex(path, ".")+1:]
 	}
 
-	var found string
-	switch tag {
-	case "map":
-		found = "a mapping"
-	case "seq":
-		found = "a list"
-	case "str":
-		found = fmt.Sprintf("the string %q", value)
-	case "null":
-		found = "empty"
-	default:
-		found = value
-	}
+	found := describeNode(tag, value)
 
 	switch {
 	case strings.HasPrefix(goType, "[]"):
@@ -105,10 +102,28 @@ func wrongTypeMessage(path, tag, value, goType string) string {
 	return fmt.Sprintf("%s cannot be %s; it must decode into %s", key, found, goType)
 }
 
-// findValue returns the first node in document order on line whose kind
-// matches tag and, for a scalar, whose value matches value, with its key
-// path. yaml.v3 reports a collection at the line of its first item.
-func (v *validator) findValue(line int, tag, value string) (*yaml.Node, string) {
+// describeNode names a YAML value of the given tag for a message.
+func describeNode(tag, value string) string {
+	switch tag {
+	case "map":
+		return "a mapping"
+	case "seq":
+		return "a list"
+	case "str":
+		return fmt.Sprintf("the string %q", value)
+	case "null":
+		return "empty"
+	}
+	return value
+}
+
+// findValue returns the node on line whose kind matches tag and, for a
+// scalar, whose value matches value, with its key path. yaml.v3 reports a
+// collection at the line of its first item, so a mapping and the mapping
+// in its first value can share a line. Of such nested matches, the one
+// whose key path has Go type goType in Config is taken, or else the
+// innermost.
+func (v *validator) findValue(line int, tag, value, goType string) (*yaml.Node, string) {
 	prefix, shortened := strings.CutSuffix(value, "...")
 	matches := func(n *yaml.Node) bool {
 		if n.Line != line {
@@ -128,7 +143,57 @@ func (v *validator) findValue(line int, tag, value string) (*yaml.Node, string) 
 		}
 		return n.Value == value
 	}
-	return walkValues(v.root, "", matches)
+	n, path := walkValues(v.root, "", matches)
+	for n != nil && typeAtPath(path) != goType {
+		inner, innerPath := walkChildren(n, path, matches)
+		if inner == nil {
+			break
+		}
+		n, path = inner, innerPath
+	}
+	return n, path
+}
+
+// typeAtPath returns the Go type, as yaml.v3 names it in messages, of the
+// Config value at a key path, or "" when the path leads to no field.
+func typeAtPath(path string) string {
+	t := reflect.TypeOf(Config{})
+	for _, part := range splitPath(path) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case strings.HasPrefix(part, "["):
+			if t.Kind() != reflect.Slice {
+				return ""
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			field, ok := fieldByYAMLName(t, part)
+			if !ok {
+				return ""
+			}
+			t = field.Type
+		default:
+			return ""
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.String()
+}
+
+func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if strings.Split(f.Tag.Get("yaml"), ",")[0] == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // findPath returns the key path of the value node at line and column, or
@@ -148,6 +213,11 @@ func walkValues(n *yaml.Node, path string, match func(*yaml.Node) bool) (*yaml.N
 	if n.Kind != yaml.DocumentNode && match(n) {
 		return n, path
 	}
+	return walkChildren(n, path, match)
+}
+
+// walkChildren is walkValues on the children of n only.
+func walkChildren(n *yaml.Node, path string, match func(*yaml.Node) bool) (*yaml.Node, string) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {

@@ -247,7 +247,7 @@ func (v *validator) checkLog(l *LogConfig) {
 
 func (v *validator) checkTenants(tenants []Tenant) {
 	if len(tenants) == 0 {
-		if v.undecoded["tenants"] {
+		if v.undecoded["tenants"] || v.undecoded[""] {
 			return
 		}
 		v.addf("tenants", "no tenants are configured, so no caller could sign; add a tenant with at least one caller rule")
