@@ -39,7 +39,17 @@ func deriveAdminSocketPath(c *Config) {
 // checkAdmin validates the admin socket and metrics sections.
 func (v *validator) checkAdmin(c *Config) {
 	a := &c.AdminSocket
-	v.checkSocket("admin_socket", a)
+	switch {
+	case v.has("admin_socket.path"):
+		v.checkSocketPath("admin_socket", a)
+	case !AbsPath(c.Socket.Path):
+		// The path derived from a relative socket.path is relative too,
+		// and socket.path is already reported.
+	case len(a.Path) > MaxSocketPath:
+		v.addf("socket.path", "the admin socket path %q, derived from this path, is %d bytes, over the kernel's limit of %d; choose a shorter socket.path or set admin_socket.path",
+			a.Path, len(a.Path), MaxSocketPath)
+	}
+	v.checkSocketSettings("admin_socket", a)
 	if a.Mode&0o077 != 0 {
 		v.addf("admin_socket.mode", "admin socket mode %04o lets other users reload the daemon and read its status; use 0600", a.Mode)
 	}

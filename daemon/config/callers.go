@@ -135,6 +135,9 @@ func (v *validator) checkOverlaps(tenants []Tenant) {
 	var rules []placed
 	for i, t := range tenants {
 		for j := range t.Callers {
+			if t.Callers[j].empty() {
+				continue // reported by checkRule; it would overlap every rule
+			}
 			r, err := t.Callers[j].Resolve()
 			if err != nil {
 				continue // reported by checkRule

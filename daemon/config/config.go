@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,7 +162,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return typeErrorf(n, "invalid duration %q; use a form such as 5s or 250ms", s)
+		if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
+			return typeErrorf(n, "invalid duration %q: a duration needs a unit; write %ss for seconds, or a form such as 250ms or 2m", s, s)
+		}
+		return typeErrorf(n, "invalid duration %q; use a form such as 5s, 250ms or 2m", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -188,9 +190,10 @@ func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
 
 // typeErrorf returns a yaml.TypeError about node n. yaml.v3 collects
 // TypeErrors from custom unmarshalers and goes on decoding, where any
-// other error would stop it at the first problem.
+// other error would stop it at the first problem. The message starts with
+// the node's line and column, which decodeProblems reads back.
 func typeErrorf(n *yaml.Node, format string, args ...any) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d column %d: ", n.Line, n.Column) + fmt.Sprintf(format, args...)}}
 }
 
 // Problem is one thing wrong with a config, with its place in the file.
@@ -229,20 +232,36 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config has %d problem(s):\n  %s", len(lines), strings.Join(lines, "\n  "))
 }
 
-// LoadFile reads and validates the config at path.
-func LoadFile(path string) (*Config, error) {
+// CheckFunc checks what a config names outside its own text, such as the
+// files of its extension modules. It reports each problem with report, at
+// a key path such as tenants[0].extensions[1].source, and Load places the
+// problem in the file. It runs even when the config has other problems, so
+// it must accept any value, including ones that failed to decode.
+type CheckFunc func(c *Config, report func(path, message string))
+
+// LoadFile reads and validates the config at path, running checks after
+// its own.
+func LoadFile(path string, checks ...CheckFunc) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Load(path, data)
+	return Load(path, data, checks...)
 }
 
-// Load parses and validates a config. name labels the problems it reports.
-func Load(name string, data []byte) (*Config, error) {
+// emptyConfigMessage is the problem reported for a file with no settings.
+const emptyConfigMessage = "config file is empty; it needs at least one tenant, with a name, predicate_types and callers. " +
+	"The installed /etc/signerd/signerd.yaml (daemon/config/signerd.yaml in the source) has a commented example, and docs/configuration.md describes every setting"
+
+// Load parses and validates a config, running checks after its own. name
+// labels the problems it reports.
+func Load(name string, data []byte, checks ...CheckFunc) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{Problems: []Problem{{File: name, Message: err.Error()}}}
+	}
+	if isEmptyDocument(&root) {
+		return nil, &Error{Problems: []Problem{{File: name, Message: emptyConfigMessage}}}
 	}
 
 	// Type errors (an unknown key, a bad duration) do not stop decoding,
@@ -251,7 +270,7 @@ func Load(name string, data []byte) (*Config, error) {
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	v := validator{file: name, root: &root}
+	v := validator{file: name, root: &root, undecoded: map[string]bool{}}
 	if err := dec.Decode(cfg); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
@@ -262,34 +281,30 @@ func Load(name string, data []byte) (*Config, error) {
 
 	deriveAdminSocketPath(cfg)
 	v.check(cfg)
+	for _, check := range checks {
+		check(cfg, func(path, message string) { v.addf(path, "%s", message) })
+	}
 	if len(v.problems) > 0 {
-		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+		sort.SliceStable(v.problems, func(i, j int) bool {
+			a, b := v.problems[i], v.problems[j]
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Column < b.Column
+		})
 		return nil, &Error{Problems: v.problems}
 	}
 	return cfg, nil
 }
 
-// unknownFieldRE matches yaml.v3's message for a key with no struct field.
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-
-// decodeProblems turns a yaml.TypeError into one Problem per message, with
-// the key's path and column where the message names a key.
-func (v *validator) decodeProblems(te *yaml.TypeError) []Problem {
-	out := make([]Problem, 0, len(te.Errors))
-	for _, msg := range te.Errors {
-		p := Problem{File: v.file, Message: msg}
-		var line int
-		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
-			p.Line = line
-			p.Message = strings.TrimSpace(strings.SplitN(msg, ":", 2)[1])
-		}
-		if m := unknownFieldRE.FindStringSubmatch(p.Message); m != nil {
-			p.Path, p.Column = v.findKey(p.Line, m[1])
-			p.Message = fmt.Sprintf("unknown key %q; check its spelling against docs/configuration.md", m[1])
-		}
-		out = append(out, p)
+// isEmptyDocument reports whether root, as yaml.Unmarshal returns it, has
+// no content: an empty file, only comments, or a null document ("---").
+func isEmptyDocument(root *yaml.Node) bool {
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return true
 	}
-	return out
+	top := root.Content[0]
+	return top.Kind == yaml.ScalarNode && top.Tag == "!!null"
 }
 
 // Default returns a config with every default set and no tenants.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -182,5 +183,143 @@ func TestDevConfig(t *testing.T) {
 	}
 	if cfg.Tenants[0].Callers[0].UID == nil {
 		t.Fatal("dev tenant has no uid rule")
+	}
+}
+
+// Each case is one mistake a new user made. It must come back as exactly
+// one problem at the value's line, column and key path, with no follow-on
+// problems, and the message must name the value and what to do.
+func TestLoadReportsMistakeOnce(t *testing.T) {
+	missingKey := filepath.Join(t.TempDir(), "missing.key")
+	tenant := "tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: 1000}]\n"
+	tests := []struct {
+		name   string
+		text   string
+		line   int
+		column int
+		path   string
+		want   string
+	}{
+		{"missing key file without create",
+			"key:\n  uri: file://" + missingKey + "\n  create: false\n" + tenant,
+			2, 8, "key.uri", "key file " + missingKey + " not found; set key.create: true to create it at start (for development), or create it with signerctl key create --backend file --path " + missingKey},
+		{"extension config not a mapping",
+			tenant + "    extensions:\n      - name: x\n        source: /x.wasm\n        sha256: " + strings.Repeat("a", 64) + "\n        config: \"team-a\"\n",
+			9, 17, "tenants[0].extensions[0].config", `extension config must be a mapping of settings, but is the value "team-a"; write key: value pairs, for example config: {team: team-a}`},
+		{"extension config a list",
+			tenant + "    extensions:\n      - {name: x, source: /x.wasm, sha256: " + strings.Repeat("a", 64) + ", config: [a]}\n",
+			6, 118, "tenants[0].extensions[0].config", "extension config must be a mapping of settings, but is a list"},
+		{"empty file", "", 0, 0, "", "config file is empty; it needs at least one tenant"},
+		{"only comments", "# nothing yet\n", 0, 0, "", "config file is empty; it needs at least one tenant"},
+		{"null document", "---\n", 0, 0, "", "config file is empty"},
+		{"quoted uid",
+			"tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: \"1001\"}]\n",
+			4, 21, "tenants[0].callers[0].uid", `uid must be a number, but is the string "1001"; remove the quotes`},
+		{"word for uid",
+			"tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers:\n      - uid: root\n",
+			5, 14, "tenants[0].callers[0].uid", `uid must be a non-negative whole number, but is the string "root"`},
+		{"duration without unit",
+			"http:\n  read_timeout: 30\n" + tenant,
+			2, 17, "http.read_timeout", `invalid duration "30": a duration needs a unit; write 30s for seconds`},
+		{"duration word",
+			"http:\n  idle_timeout: soon\n" + tenant,
+			2, 17, "http.idle_timeout", `invalid duration "soon"; use a form such as 5s, 250ms or 2m`},
+		{"mode not octal",
+			"socket:\n  mode: rw\n" + tenant,
+			2, 9, "socket.mode", `invalid mode "rw"`},
+		{"tenants as a mapping",
+			"tenants:\n  a:\n    predicate_types: [\"*\"]\n",
+			2, 3, "tenants", `tenants must be a list, but is a mapping; start each item on its own line with "- "`},
+		{"tenants as a mapping of flow mappings",
+			"tenants:\n  a: {x: 1}\n",
+			2, 3, "tenants", "tenants must be a list, but is a mapping"},
+		{"top-level list", "- a\n", 1, 1, "", "the config must be a mapping of top-level keys such as tenants and socket, but is a list"},
+		{"mapping for a duration on the parent's line",
+			"http: {read_timeout: {a: 1}}\n" + tenant,
+			1, 22, "http.read_timeout", "read_timeout must be a single value, but is a mapping"},
+		{"mapping for a list on the parent's line",
+			"guard: {allowed_uids: {a: 1}}\n" + tenant,
+			1, 23, "guard.allowed_uids", "allowed_uids must be a list, but is a mapping"},
+		{"log as a string",
+			"log: debug\n" + tenant,
+			1, 6, "log", `log must be a mapping of keys to values, but is the string "debug"`},
+		{"empty caller rule",
+			"tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: 1000}, {}]\n  - name: b\n    predicate_types: [\"*\"]\n    callers: [{uid: 1001}]\n",
+			4, 28, "tenants[0].callers[1]", "caller rule sets no selector, so it would match every caller"},
+		{"relative socket path",
+			"socket:\n  path: rel.sock\n" + tenant,
+			2, 9, "socket.path", `socket path "rel.sock" must be an absolute, clean path`},
+		{"derived admin socket path too long",
+			"socket:\n  path: /" + strings.Repeat("d", 98) + "/s.sock\n" + tenant,
+			2, 9, "socket.path", "admin socket path \"/" + strings.Repeat("d", 98) + "/admin.sock\", derived from this path, is 110 bytes, over the kernel's limit of 107; choose a shorter socket.path or set admin_socket.path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load("t.yaml", []byte(tt.text))
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Load() error = %v, want *Error", err)
+			}
+			if len(cerr.Problems) != 1 {
+				t.Fatalf("Load() reported %d problems, want 1:\n%v", len(cerr.Problems), cerr)
+			}
+			p := cerr.Problems[0]
+			if p.Line != tt.line || p.Column != tt.column {
+				t.Errorf("problem at %d:%d, want %d:%d", p.Line, p.Column, tt.line, tt.column)
+			}
+			if p.Path != tt.path {
+				t.Errorf("problem path = %q, want %q", p.Path, tt.path)
+			}
+			if !strings.Contains(p.Message, tt.want) {
+				t.Errorf("message = %q, want it to contain %q", p.Message, tt.want)
+			}
+		})
+	}
+}
+
+// A CheckFunc's problems are placed in the file by key path and come back
+// with the config's own problems, sorted by position.
+func TestLoadRunsChecksOnBadConfig(t *testing.T) {
+	text := `log:
+  level: loud
+tenants:
+  - name: a
+    predicate_types: ["*"]
+    callers: [{uid: 1000}]
+    extensions:
+      - {name: x, source: /x.wasm, sha256: ` + strings.Repeat("a", 64) + `}
+      - name: y
+        source: /y.wasm
+        sha256: ` + strings.Repeat("b", 64) + `
+`
+	var sources []string
+	check := func(c *Config, report func(path, message string)) {
+		for _, e := range c.Tenants[0].Extensions {
+			sources = append(sources, e.Source)
+		}
+		report("tenants[0].extensions[1].source", "module file /y.wasm not found")
+		report("tenants[0].extensions[0].sha256", "pin does not match")
+	}
+	_, err := Load("t.yaml", []byte(text), check)
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load() error = %v, want *Error", err)
+	}
+	if strings.Join(sources, " ") != "/x.wasm /y.wasm" {
+		t.Errorf("check saw sources %q, want /x.wasm /y.wasm", sources)
+	}
+
+	want := []string{
+		"t.yaml:2:10: log.level: unknown log level",
+		"t.yaml:8:44: tenants[0].extensions[0].sha256: pin does not match",
+		"t.yaml:10:17: tenants[0].extensions[1].source: module file /y.wasm not found",
+	}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("Load() reported %d problems, want %d:\n%v", len(cerr.Problems), len(want), cerr)
+	}
+	for i, w := range want {
+		if got := cerr.Problems[i].String(); !strings.HasPrefix(got, w) {
+			t.Errorf("problem %d = %q, want it to start with %q", i, got, w)
+		}
 	}
 }

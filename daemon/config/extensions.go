@@ -64,7 +64,11 @@ type ExtensionSettings struct {
 // UnmarshalYAML converts the mapping to JSON.
 func (s *ExtensionSettings) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: extension config must be a mapping", n.Line)
+		found := "a list"
+		if n.Kind == yaml.ScalarNode {
+			found = fmt.Sprintf("the value %q", n.Value)
+		}
+		return typeErrorf(n, "extension config must be a mapping of settings, but is %s; write key: value pairs, for example config: {team: %s}", found, exampleSetting(n))
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
@@ -72,10 +76,19 @@ func (s *ExtensionSettings) UnmarshalYAML(n *yaml.Node) error {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("line %d: extension config cannot be expressed as JSON: %v", n.Line, err)
+		return typeErrorf(n, "extension config cannot be expressed as JSON: %v; use string keys and plain values", err)
 	}
 	s.JSON = b
 	return nil
+}
+
+// exampleSetting returns a value for the example in the message about a
+// config that is not a mapping: the scalar's own value when it is short.
+func exampleSetting(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && n.Value != "" && len(n.Value) <= 40 && !strings.ContainsAny(n.Value, ":{}[],#\n") {
+		return n.Value
+	}
+	return "a"
 }
 
 var (
@@ -154,3 +167,7 @@ func (v *validator) checkExtensions(c *Config) {
 		}
 	}
 }
+
+// IsSHA256Hex reports whether s is a SHA-256 written as 64 lower-case hex
+// digits, the form of an extension's sha256 pin.
+func IsSHA256Hex(s string) bool { return sha256RE.MatchString(s) }

@@ -54,7 +54,7 @@ func TestGuardRejects(t *testing.T) {
 		{"allowed cgroup is attach cgroup", "  allowed_cgroups: [/sys/fs/cgroup]\n", "guard.allowed_cgroups[0]", "every checked task"},
 		{"allowed cgroup outside attach cgroup", "  cgroup: /sys/fs/cgroup/a\n  allowed_cgroups: [/sys/fs/cgroup/ab]\n", "guard.allowed_cgroups[0]", "outside guard.cgroup"},
 		{"relative allowed cgroup", "  allowed_cgroups: [scanners.slice]\n", "guard.allowed_cgroups[0]", "absolute"},
-		{"negative uid", "  allowed_uids: [-1]\n", "", "cannot unmarshal"},
+		{"negative uid", "  allowed_uids: [-1]\n", "guard.allowed_uids[0]", "allowed_uids[0] must be a non-negative whole number, but is -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

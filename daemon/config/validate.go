@@ -1,9 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,6 +24,10 @@ type validator struct {
 	file     string
 	root     *yaml.Node
 	problems []Problem
+
+	// undecoded holds the key paths of values that failed to decode and
+	// are already reported, so checks do not report them again.
+	undecoded map[string]bool
 }
 
 // addf records a problem at path, a dotted path with [i] for list items.
@@ -155,12 +163,20 @@ func (v *validator) check(c *Config) {
 }
 
 func (v *validator) checkSocket(path string, s *SocketConfig) {
+	v.checkSocketPath(path, s)
+	v.checkSocketSettings(path, s)
+}
+
+func (v *validator) checkSocketPath(path string, s *SocketConfig) {
 	if !AbsPath(s.Path) {
 		v.addf(path+".path", "socket path %q must be an absolute, clean path", s.Path)
 	}
 	if len(s.Path) > MaxSocketPath {
 		v.addf(path+".path", "socket path is %d bytes, over the kernel's limit of %d; choose a shorter path", len(s.Path), MaxSocketPath)
 	}
+}
+
+func (v *validator) checkSocketSettings(path string, s *SocketConfig) {
 	if s.Mode&0o007 != 0 {
 		v.addf(path+".mode", "socket mode %04o lets any local user connect; use 0660 with a group, or 0600", s.Mode)
 	}
@@ -205,6 +221,15 @@ func (v *validator) checkKey(k *KeyConfig) {
 	if _, err := keys.ParseAlgorithm(k.Algorithm); err != nil {
 		v.addf("key.algorithm", "%v", err)
 	}
+
+	// A missing key file with create: false stops the daemon at start.
+	// Only a file known to be missing is reported, because validate may run
+	// as a user who cannot read the state directory.
+	if u.Scheme == "file" && !k.Create && filepath.IsAbs(u.Path) {
+		if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+			v.addf("key.uri", "key file %s not found; %s", u.Path, keys.MissingKeyFileHint(u.Path))
+		}
+	}
 }
 
 func (v *validator) checkLog(l *LogConfig) {
@@ -222,6 +247,9 @@ func (v *validator) checkLog(l *LogConfig) {
 
 func (v *validator) checkTenants(tenants []Tenant) {
 	if len(tenants) == 0 {
+		if v.undecoded["tenants"] || v.undecoded[""] {
+			return
+		}
 		v.addf("tenants", "no tenants are configured, so no caller could sign; add a tenant with at least one caller rule")
 		return
 	}
@@ -315,3 +343,18 @@ func LookupUser(name string) (uint32, error) { return lookupUser(name) }
 
 // LookupGroup resolves a group name to its gid.
 func LookupGroup(name string) (uint32, error) { return lookupGroup(name) }
+
+// has reports whether the file sets the key at path.
+func (v *validator) has(path string) bool {
+	n := v.root
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, part := range splitPath(path) {
+		if n == nil {
+			return false
+		}
+		n = child(n, part)
+	}
+	return n != nil
+}

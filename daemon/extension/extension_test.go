@@ -36,6 +36,41 @@ func load(t testing.TB, wasm []byte, limits Limits) (*Module, error) {
 
 var shortLimits = Limits{Timeout: 50 * time.Millisecond, MemoryPages: 64}
 
+// CheckShape rejects the modules that Load rejects for their imports and
+// exports, and passes a module that Load accepts.
+func TestCheckShape(t *testing.T) {
+	cases := []struct {
+		name string
+		want string
+	}{
+		{"fresh", ""},
+		{"unknownimport", "env.http_get"},
+		{"missingexport", "does not export signer_check"},
+		{"command", "exports _start, so it is a command module; build a reactor (Go: -buildmode=c-shared)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckShape(context.Background(), wat(t, tc.name), tc.name)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("CheckShape() error = %v, want nil", err)
+				}
+				return
+			}
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("CheckShape() error = %v, want a *LoadError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckShape() error = %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	if err := CheckShape(context.Background(), []byte("not wasm"), "junk"); err == nil || !strings.Contains(err.Error(), "junk") {
+		t.Errorf("CheckShape(junk) error = %v, want an error naming the module", err)
+	}
+}
+
 // TestLoadRejects covers modules that must never run: each is refused at
 // load with a message naming the problem.
 func TestLoadRejects(t *testing.T) {

@@ -198,7 +198,7 @@ func Load(ctx context.Context, wasm []byte, opts Options) (*Module, error) {
 	if err := m.compile(ctx, inst, cacheDir); err != nil {
 		return nil, err
 	}
-	if err := m.checkShape(); err != nil {
+	if err := checkShape(m.name, m.compiled); err != nil {
 		m.rt.Close(ctx)
 		return nil, err
 	}
@@ -311,10 +311,29 @@ func (m *Module) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	log.Info("extension log", logkey.Extension, m.name, logkey.Line, string(b))
 }
 
-// checkShape enforces the ABI's imports and exports.
-func (m *Module) checkShape() error {
+// CheckShape checks a module's imports and exports against the ABI as Load
+// does, but does not start it, so a module whose _initialize fails or that
+// reports another ABI version passes here and fails in Load. It compiles
+// with wazero's interpreter, which compiles faster than the native compiler
+// that Load uses.
+func CheckShape(ctx context.Context, wasm []byte, name string) error {
+	inst, err := instrument(wasm)
+	if err != nil {
+		return loadErrorf(name, "%v", err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	compiled, err := rt.CompileModule(ctx, inst)
+	if err != nil {
+		return loadErrorf(name, "invalid module: %v", err)
+	}
+	return checkShape(name, compiled)
+}
+
+// checkShape enforces the ABI's imports and exports on a compiled module.
+func checkShape(name string, compiled wazero.CompiledModule) error {
 	var bad []string
-	for _, f := range m.compiled.ImportedFunctions() {
+	for _, f := range compiled.ImportedFunctions() {
 		mod, fn, _ := f.Import()
 		switch {
 		case mod == wasi_snapshot_preview1.ModuleName && allowedWASI[fn]:
@@ -328,17 +347,17 @@ func (m *Module) checkShape() error {
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		return loadErrorf(m.name, "imports functions outside ABI v1: %s; a module may import only WASI args, environ, clock and random functions and %s.%s",
+		return loadErrorf(name, "imports functions outside ABI v1: %s; a module may import only WASI args, environ, clock and random functions and %s.%s",
 			strings.Join(bad, ", "), HostModule, HostLog)
 	}
-	for _, g := range m.compiled.ImportedMemories() {
+	for _, g := range compiled.ImportedMemories() {
 		mod, n, _ := g.Import()
-		return loadErrorf(m.name, "imports memory %s.%s; a module must define its own memory", mod, n)
+		return loadErrorf(name, "imports memory %s.%s; a module must define its own memory", mod, n)
 	}
 
-	exports := m.compiled.ExportedFunctions()
+	exports := compiled.ExportedFunctions()
 	if _, ok := exports[ExportStart]; ok {
-		return loadErrorf(m.name, "exports %s, so it is a command module; build a reactor (Go: -buildmode=c-shared)", ExportStart)
+		return loadErrorf(name, "exports %s, so it is a command module; build a reactor (Go: -buildmode=c-shared)", ExportStart)
 	}
 	want := []struct {
 		name    string
@@ -353,15 +372,15 @@ func (m *Module) checkShape() error {
 	for _, w := range want {
 		f, ok := exports[w.name]
 		if !ok {
-			return loadErrorf(m.name, "does not export %s, which ABI v1 requires", w.name)
+			return loadErrorf(name, "does not export %s, which ABI v1 requires", w.name)
 		}
 		if !sameSig(f, w.params, w.results) {
-			return loadErrorf(m.name, "export %s has signature %v -> %v; ABI v1 wants %v -> %v",
+			return loadErrorf(name, "export %s has signature %v -> %v; ABI v1 wants %v -> %v",
 				w.name, typeNames(f.ParamTypes()), typeNames(f.ResultTypes()), typeNames(w.params), typeNames(w.results))
 		}
 	}
-	if _, ok := m.compiled.ExportedMemories()["memory"]; !ok {
-		return loadErrorf(m.name, "does not export its memory as \"memory\"")
+	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
+		return loadErrorf(name, "does not export its memory as \"memory\"")
 	}
 	return nil
 }

@@ -40,8 +40,11 @@ func openFile(_ context.Context, u *url.URL, opts Options) (Signer, error) {
 	}
 
 	priv, err := loadKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) && opts.Create {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && opts.Create:
 		priv, err = createKeyFile(path, opts.Algorithm)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &missingKeyFileError{path: path, err: err}
 	}
 	if err != nil {
 		return nil, err
@@ -53,6 +56,24 @@ func openFile(_ context.Context, u *url.URL, opts Options) (Signer, error) {
 	}
 	return &FileSigner{uri: "file://" + path, priv: priv, alg: alg}, nil
 }
+
+// MissingKeyFileHint returns what to do about a key file at path that does
+// not exist while the config's key.create is false.
+func MissingKeyFileHint(path string) string {
+	return fmt.Sprintf("set key.create: true to create it at start (for development), or create it with signerctl key create --backend file --path %s", path)
+}
+
+// missingKeyFileError is a key file that does not exist, with the hint.
+type missingKeyFileError struct {
+	path string
+	err  error
+}
+
+func (e *missingKeyFileError) Error() string {
+	return fmt.Sprintf("key file %s not found; %s", e.path, MissingKeyFileHint(e.path))
+}
+
+func (e *missingKeyFileError) Unwrap() error { return e.err }
 
 func loadKeyFile(path string) (crypto.Signer, error) {
 	f, err := os.Open(path)

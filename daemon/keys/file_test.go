@@ -3,6 +3,8 @@ package keys
 import (
 	"context"
 	"crypto"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +72,8 @@ func TestFileKeyRejects(t *testing.T) {
 		want string
 	}{
 		{"group-readable key", "file://" + wide, "mode 0640"},
-		{"missing key without create", "file://" + filepath.Join(dir, "missing.key"), "no such file"},
+		{"missing key without create", "file://" + filepath.Join(dir, "missing.key"),
+			"key file " + filepath.Join(dir, "missing.key") + " not found; set key.create: true to create it at start (for development), or create it with signerctl key create --backend file --path " + filepath.Join(dir, "missing.key")},
 		{"not PEM", "file://" + garbage, "no PKCS#8 PEM block"},
 		{"relative path", "file:relative.key", "absolute path"},
 		{"host in URI", "file://otherhost/etc/key", "names host"},
@@ -86,6 +89,14 @@ func TestFileKeyRejects(t *testing.T) {
 				t.Errorf("Open(%q) error = %q, want it to contain %q", tt.uri, err, tt.want)
 			}
 		})
+	}
+}
+
+// A missing key file still matches fs.ErrNotExist under its hint.
+func TestFileKeyMissingIsNotExist(t *testing.T) {
+	_, err := Open(context.Background(), "file://"+filepath.Join(t.TempDir(), "missing.key"), Options{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open() error = %v, want one that matches fs.ErrNotExist", err)
 	}
 }
 

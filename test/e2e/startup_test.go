@@ -109,6 +109,17 @@ func TestValidateCommand(t *testing.T) {
 		}
 	}
 
+	// Several files are each checked, and the output names the bad one.
+	out, err = exec.Command(signerd, "validate", good, bad).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a bad config among two:\n%s", out)
+	}
+	for _, want := range []string{good + ": valid", bad + ":2:10: log.level", bad + ": 2 problem(s)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+
 	// Extension modules named by path are read and checked against their
 	// pins, as the daemon does at start.
 	module := filepath.Join(dir, "m.wasm")

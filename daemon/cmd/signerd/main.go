@@ -6,7 +6,7 @@
 //
 //	signerd [--config FILE] [--log-format text|json]
 //	signerd --dev DIR
-//	signerd validate [--config FILE]
+//	signerd validate [--config FILE | FILE...]
 //	signerd version
 package main
 
@@ -18,11 +18,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/signerd/signerd/daemon/config"
-	"github.com/signerd/signerd/daemon/extension"
-	"github.com/signerd/signerd/daemon/extension/source"
 	_ "github.com/signerd/signerd/daemon/keys/backends" // tpm, pkcs11 and KMS key URIs
 	"github.com/signerd/signerd/daemon/logging"
 	"github.com/signerd/signerd/daemon/logkey"
@@ -56,7 +53,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprintln(stderr, "Usage:")
 		fmt.Fprintln(stderr, "  signerd [--config FILE] [--log-format text|json]   run the daemon")
 		fmt.Fprintln(stderr, "  signerd --dev DIR                                   run with the development config")
-		fmt.Fprintln(stderr, "  signerd validate [--config FILE | FILE]             check a config and list every problem")
+		fmt.Fprintln(stderr, "  signerd validate [--config FILE | FILE...]          check configs and list every problem")
 		fmt.Fprintln(stderr, "  signerd version                                     print the version")
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
@@ -117,88 +114,4 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return 1
 	}
 	return 0
-}
-
-func validate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("signerd validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", config.DefaultPath, "path of the YAML config `file`")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: signerd validate [--config FILE | FILE]")
-		fmt.Fprintln(stderr, "\nChecks a config and lists every problem with its line and column.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	switch {
-	case fs.NArg() == 1 && !isFlagSet(fs, "config"):
-		*configPath = fs.Arg(0)
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "signerd validate: unexpected argument %q; name one config, with --config FILE or as FILE\n", fs.Arg(0))
-		return 2
-	}
-
-	cfg, err := config.LoadFile(*configPath)
-	var cerr *config.Error
-	switch {
-	case errors.As(err, &cerr):
-		for _, p := range cerr.Problems {
-			fmt.Fprintln(stderr, p.String())
-		}
-		fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(cerr.Problems))
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "signerd: %v\n", err)
-		return 1
-	}
-
-	if problems := checkModuleFiles(cfg); len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "%s: %s\n", *configPath, p)
-		}
-		fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(problems))
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: valid\n", *configPath)
-	return 0
-}
-
-// checkModuleFiles reads each extension module named by a file path and
-// checks it against its sha256 pin, as the daemon does when it starts or
-// reloads, so that validate does not pass a config the daemon would
-// refuse. Modules from registries are left to the daemon: checking them
-// needs the network.
-func checkModuleFiles(cfg *config.Config) []string {
-	var problems []string
-	for i, t := range cfg.Tenants {
-		for j, e := range t.Extensions {
-			if strings.HasPrefix(e.Source, source.Scheme) {
-				continue
-			}
-			path := fmt.Sprintf("tenants[%d].extensions[%d]", i, j)
-			wasm, err := source.Fetch(context.Background(), e.Source, source.Options{})
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s.source: %v", path, err))
-				continue
-			}
-			if err := extension.VerifyPin(wasm, e.SHA256); err != nil {
-				problems = append(problems, fmt.Sprintf("%s.sha256: %v", path, err))
-			}
-		}
-	}
-	return problems
-}
-
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
 }
