@@ -114,6 +114,27 @@ func (v *validator) checkSelectors(path string, r *CallerRule) {
 	if r.ContainerID != "" && !containerIDRE.MatchString(r.ContainerID) {
 		v.addf(path+".container_id", "container_id %q is not a full 64-digit lower-case hex container id; short ids are ambiguous", r.ContainerID)
 	}
+	v.checkCgroupOnly(path, r)
+}
+
+// checkCgroupOnly warns about a rule that trusts a name any user can put in
+// a cgroup path. A user with a delegated cgroup subtree (every user with a
+// systemd user manager, and rootless container engines) can create a
+// cgroup named docker-<id>.scope, and any cgroup below their own slice.
+// Such a rule still works, so this is a warning, not a problem.
+func (v *validator) checkCgroupOnly(path string, r *CallerRule) {
+	if r.UID != nil || r.User != "" || r.GID != nil || r.Group != "" ||
+		r.SupplementaryGID != nil || r.SupplementaryGroup != "" ||
+		r.Executable != "" || r.ExecutableSHA256 != "" {
+		return
+	}
+	const fix = "; add uid, group or executable_sha256 to the rule"
+	switch {
+	case r.ContainerID != "":
+		v.warnf(path+".container_id", "the rule selects by container_id alone, which any user with a delegated cgroup can copy into a cgroup name of their own"+fix)
+	case strings.HasPrefix(r.CgroupPrefix, "/user.slice"):
+		v.warnf(path+".cgroup_prefix", "the rule selects by a cgroup_prefix inside /user.slice alone, where users create cgroups themselves"+fix)
+	}
 }
 
 // checkOverlaps reports pairs of rules in different tenants that some

@@ -32,6 +32,10 @@ const MaxSocketPath = 107
 
 // Config is the daemon's whole configuration.
 type Config struct {
+	// Warnings lists weaknesses that Load found in a valid config, such as
+	// a caller rule that others could match. They are logged, not fatal.
+	Warnings []Problem `yaml:"-"`
+
 	// Socket is the caller socket.
 	Socket SocketConfig `yaml:"socket"`
 
@@ -294,6 +298,7 @@ func Load(name string, data []byte, checks ...CheckFunc) (*Config, error) {
 		})
 		return nil, &Error{Problems: v.problems}
 	}
+	cfg.Warnings = v.warnings
 	return cfg, nil
 }
 

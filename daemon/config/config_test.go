@@ -323,3 +323,43 @@ tenants:
 		}
 	}
 }
+
+// TestLoadWarnsAboutCgroupOnlyRules checks the warnings for caller rules
+// that trust a cgroup name users can create, and that such a config still
+// loads.
+func TestLoadWarnsAboutCgroupOnlyRules(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		rule string
+		want string
+	}{
+		{"container id alone", "container_id: " + id, "tenants[0].callers[0].container_id: the rule selects by container_id alone"},
+		{"user slice prefix alone", "cgroup_prefix: /user.slice/user-1000.slice", "tenants[0].callers[0].cgroup_prefix: the rule selects by a cgroup_prefix inside /user.slice alone"},
+		{"container id with uid", "{container_id: " + id + ", uid: 1000}", ""},
+		{"container id with executable hash", "{container_id: " + id + ", executable_sha256: " + id + "}", ""},
+		{"system slice prefix alone", "cgroup_prefix: /system.slice/trivy.service", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			config := "tenants:\n  - name: scanners\n    predicate_types: [\"*\"]\n    callers:\n      - " + tt.rule + "\n"
+			cfg, err := Load("test.yaml", []byte(config))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+
+			if tt.want == "" {
+				if len(cfg.Warnings) != 0 {
+					t.Errorf("warnings %v, want none", cfg.Warnings)
+				}
+				return
+			}
+			if len(cfg.Warnings) != 1 {
+				t.Fatalf("%d warnings %v, want 1", len(cfg.Warnings), cfg.Warnings)
+			}
+			if got := cfg.Warnings[0].String(); !strings.HasPrefix(got, "test.yaml:5:") || !strings.Contains(got, tt.want) {
+				t.Errorf("warning %q, want one at test.yaml:5 containing %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -25,6 +25,9 @@ type validator struct {
 	root     *yaml.Node
 	problems []Problem
 
+	// warnings are weaknesses that do not stop the config from loading.
+	warnings []Problem
+
 	// undecoded holds the key paths of values that failed to decode and
 	// are already reported, so checks do not report them again.
 	undecoded map[string]bool
@@ -34,6 +37,15 @@ type validator struct {
 func (v *validator) addf(path, format string, args ...any) {
 	line, col := v.locate(path)
 	v.problems = append(v.problems, Problem{
+		File: v.file, Line: line, Column: col, Path: path,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// warnf records a warning at path, placed as addf places a problem.
+func (v *validator) warnf(path, format string, args ...any) {
+	line, col := v.locate(path)
+	v.warnings = append(v.warnings, Problem{
 		File: v.file, Line: line, Column: col, Path: path,
 		Message: fmt.Sprintf(format, args...),
 	})

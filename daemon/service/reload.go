@@ -65,6 +65,7 @@ func (r *runner) swapState(ctx context.Context, log *slog.Logger) (api.StateSumm
 	}
 	old := r.srv.State()
 	warnRestartOnly(log, old.Config, cfg)
+	logConfigWarnings(log, cfg)
 
 	st, err := pipeline.NewState(ctx, cfg)
 	if err != nil {
@@ -90,6 +91,14 @@ func (r *runner) swapState(ctx context.Context, log *slog.Logger) (api.StateSumm
 	}
 	log.Info("config reloaded", slog.Int("tenants", len(cfg.Tenants)), slog.String(logkey.KeyHint, st.KeyHint))
 	return st.Summary(), nil
+}
+
+// logConfigWarnings logs each weakness that the config check found, with
+// its place in the file, at start and at every reload.
+func logConfigWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", slog.String(logkey.Reason, w.String()))
+	}
 }
 
 // warnRestartOnly logs settings that a reload cannot apply because they

@@ -49,7 +49,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 // validateFile checks one config, prints its problems or "valid", and
 // reports whether it is valid.
 func validateFile(path string, stdout, stderr io.Writer) bool {
-	_, err := config.LoadFile(path, checkModuleFiles)
+	cfg, err := config.LoadFile(path, checkModuleFiles)
 	var cerr *config.Error
 	switch {
 	case errors.As(err, &cerr):
@@ -61,6 +61,9 @@ func validateFile(path string, stdout, stderr io.Writer) bool {
 	case err != nil:
 		fmt.Fprintf(stderr, "signerd: %v\n", err)
 		return false
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", path)
 	return true

@@ -110,6 +110,7 @@ func TestValidateSeveralFiles(t *testing.T) {
 	good := writeConfig(t, dir, "good.yaml", "tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{uid: 1000}]\n")
 	bad := writeConfig(t, dir, "bad.yaml", "log:\n  level: loud\n")
 	empty := writeConfig(t, dir, "empty.yaml", "")
+	weak := writeConfig(t, dir, "weak.yaml", "tenants:\n  - name: a\n    predicate_types: [\"*\"]\n    callers: [{container_id: "+strings.Repeat("ab", 32)+"}]\n")
 
 	tests := []struct {
 		name       string
@@ -123,6 +124,8 @@ func TestValidateSeveralFiles(t *testing.T) {
 			[]string{good + ": valid"},
 			[]string{bad + ":2:10: log.level: unknown log level", bad + ": 2 problem(s)", empty + ": config file is empty", empty + ": 1 problem(s)"}},
 		{"flag and file", []string{"--config", bad, good}, 1, []string{good + ": valid"}, []string{bad + ": 2 problem(s)"}},
+		{"valid with a warning", []string{weak}, 0, []string{weak + ": valid"},
+			[]string{"warning: " + weak + ":4:", "the rule selects by container_id alone"}},
 		{"file not found", []string{filepath.Join(dir, "nope.yaml")}, 1, nil, []string{"nope.yaml: no such file or directory"}},
 	}
 	for _, tt := range tests {
