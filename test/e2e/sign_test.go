@@ -25,12 +25,14 @@ import (
 )
 
 // realWorldCase is one real document to sign. Documents that are already
-// in-toto Statements contribute their predicate and predicate type.
+// in-toto Statements, or carry one in a Sigstore bundle or a bare DSSE
+// envelope, contribute their predicate and predicate type.
 type realWorldCase struct {
 	file          string
 	predicateType string
 	fromStatement bool
 	fromBundle    bool
+	fromEnvelope  bool
 }
 
 var realWorldCases = []realWorldCase{
@@ -42,12 +44,13 @@ var realWorldCases = []realWorldCase{
 	{file: "vuln/guac_certify-vuln-v02.intoto-statement.json", fromStatement: true},
 	{file: "slsa/sigstore-go_statement-provenance-sigstorejs1.3.0.json", fromStatement: true},
 	{file: "slsa/sigstore-go_sigstore.js-2.0.0-provenance.sigstore.json", fromBundle: true},
+	{file: "slsa/slsa-verifier_gha_generic_v1.2.0_workflow_dispatch.intoto.jsonl", fromEnvelope: true},
 }
 
 // predicateOf returns the predicate file to send and its type.
 func predicateOf(t *testing.T, c realWorldCase, src, dir string) (string, string) {
 	t.Helper()
-	if !c.fromStatement && !c.fromBundle {
+	if !c.fromStatement && !c.fromBundle && !c.fromEnvelope {
 		return src, c.predicateType
 	}
 
@@ -65,6 +68,15 @@ func predicateOf(t *testing.T, c realWorldCase, src, dir string) (string, string
 			t.Fatalf("parse bundle %s: %v", src, err)
 		}
 		data = b.DSSEEnvelope.Payload
+	}
+	if c.fromEnvelope {
+		var env struct {
+			Payload []byte `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &env); err != nil {
+			t.Fatalf("parse DSSE envelope %s: %v", src, err)
+		}
+		data = env.Payload
 	}
 
 	var st struct {
