@@ -55,6 +55,37 @@ type StatusResponse struct {
 	// the previous config still serves; empty otherwise.
 	LastReloadError string `json:"lastReloadError,omitempty"`
 
+	// Guard is the kernel connect guard's state. Daemons from before the
+	// field existed leave it out.
+	Guard *GuardStatus `json:"guard,omitempty"`
+
 	// Line is the one-line summary that systemctl status shows.
 	Line string `json:"line"`
+}
+
+// States of the kernel connect guard in GuardStatus.
+const (
+	// GuardActive is an installed guard.
+	GuardActive = "active"
+
+	// GuardOff is a guard that guard.enabled turns off.
+	GuardOff = "off"
+
+	// GuardFailed is an enabled, optional guard that could not be
+	// installed, so the daemon runs without it.
+	GuardFailed = "failed"
+)
+
+// GuardStatus is the kernel connect guard's state as the daemon reports it.
+type GuardStatus struct {
+	// State is GuardActive, GuardOff or GuardFailed.
+	State string `json:"state"`
+
+	// Error is the install error, set only in GuardFailed.
+	Error string `json:"error,omitempty"`
+
+	// PolicyError is the error of the last policy update at reload, so the
+	// active guard still enforces the previous allowed sets. The next
+	// successful update clears it.
+	PolicyError string `json:"policyError,omitempty"`
 }

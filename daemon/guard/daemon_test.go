@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -39,8 +40,7 @@ func (d *activatedDaemon) Log() string {
 	return d.log.String()
 }
 
-// startActivated runs signerd with socket as fd 3 named "signerd". A shell
-// sets LISTEN_PID to its own pid and then execs signerd, which keeps it.
+// startActivated runs signerd with socket as fd 3 named "signerd".
 func startActivated(t *testing.T, socket *os.File, configPath string) *activatedDaemon {
 	t.Helper()
 	return startActivatedAs(t, socket, configPath, nil)
@@ -50,11 +50,34 @@ func startActivated(t *testing.T, socket *os.File, configPath string) *activated
 // capabilities of the daemon.
 func startActivatedAs(t *testing.T, socket *os.File, configPath string, attrs *syscall.SysProcAttr) *activatedDaemon {
 	t.Helper()
+	return startActivatedWith(t, activation{sockets: []*os.File{socket}, names: "signerd", attrs: attrs}, configPath)
+}
+
+// activation is how startActivatedWith starts signerd.
+type activation struct {
+	// sockets are passed as fds 3, 4, ... and named by names, a
+	// colon-separated LISTEN_FDNAMES.
+	sockets []*os.File
+	names   string
+
+	attrs *syscall.SysProcAttr
+
+	// env is added to the test's environment, for example NOTIFY_SOCKET.
+	env []string
+}
+
+// startActivatedWith runs signerd with the sockets in a, as systemd passes
+// them. A shell sets LISTEN_PID to its own pid and then execs signerd,
+// which keeps it.
+func startActivatedWith(t *testing.T, a activation, configPath string) *activatedDaemon {
+	t.Helper()
 	bin := filepath.Join(testenv.Binaries(t), "signerd")
 	d := &activatedDaemon{exited: make(chan struct{})}
-	d.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=signerd exec "$0" --config "$1"`, bin, configPath)
-	d.cmd.ExtraFiles = []*os.File{socket}
-	d.cmd.SysProcAttr = attrs
+	d.cmd = exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=$2 LISTEN_FDNAMES=$3 exec "$0" --config "$1"`,
+		bin, configPath, fmt.Sprint(len(a.sockets)), a.names)
+	d.cmd.ExtraFiles = a.sockets
+	d.cmd.SysProcAttr = a.attrs
+	d.cmd.Env = append(os.Environ(), a.env...)
 	d.cmd.Stdout = d
 	d.cmd.Stderr = d
 	if err := d.cmd.Start(); err != nil {
@@ -392,5 +415,154 @@ func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
 	}
 	if got := connectAs(t, cg.Other, uidOther, socket, false); got.Connect != "EPERM" {
 		t.Errorf("other uid = %s, want EPERM", got)
+	}
+}
+
+// listenSocketFile listens on a Unix socket at path that any uid may
+// connect to and returns it as a file to pass to signerd.
+func listenSocketFile(t *testing.T, path string) *os.File {
+	t.Helper()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestDaemonShowsOptionalGuardFailure runs signerd with an optional guard
+// but without the capabilities to install it. The daemon serves without
+// the guard, and the STATUS line and signerctl status show that with the reason.
+func TestDaemonShowsOptionalGuardFailure(t *testing.T) {
+	testenv.RequireRoot(t)
+	const daemonUID = 40011
+	cg := newTestCgroups(t)
+	pinDir := mountBPFFS(t)
+	t.Cleanup(func() { Remove(pinDir) }) // in case the guard was installed after all
+	dir := openDir(t)
+	socket := filepath.Join(dir, "signerd.sock")
+	adminSocket := filepath.Join(dir, "admin.sock")
+
+	// The daemon may create its pins and state, so only the missing
+	// capabilities make the install fail.
+	for _, d := range []string{filepath.Dir(pinDir), pinDir} {
+		if err := os.Chmod(d, 0o755); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(pinDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{pinDir, stateDir} {
+		if err := os.Chown(d, daemonUID, daemonUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The test reads sd_notify messages in place of systemd.
+	notifyPath := filepath.Join(dir, "notify.sock")
+	notifyConn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notifyConn.Close()
+	if err := os.Chmod(notifyPath, 0o666); err != nil {
+		t.Fatal(err)
+	}
+
+	configPath := filepath.Join(dir, "signerd.yaml")
+	cfg := daemonConfig(dir, socket, cg, pinDir, []uint32{uidAllowed}, nil)
+	cfg = strings.Replace(cfg, "mandatory: true", "mandatory: false", 1)
+	writeConfig(t, configPath, cfg)
+	if err := os.Chmod(configPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startActivatedWith(t, activation{
+		sockets: []*os.File{listenSocketFile(t, socket), listenSocketFile(t, adminSocket)},
+		names:   "signerd:signerd-admin",
+		attrs:   &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: daemonUID, Gid: daemonUID}},
+		env:     []string{"NOTIFY_SOCKET=" + notifyPath},
+	}, configPath)
+	d.waitLog(t, "connect guard could not be installed")
+
+	t.Run("STATUS line", func(t *testing.T) {
+		if err := notifyConn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := notifyConn.Read(buf)
+			if err != nil {
+				t.Fatalf("no READY=1 message: %v", err)
+			}
+			msg := string(buf[:n])
+			if !strings.Contains(msg, "READY=1") {
+				continue
+			}
+			if !strings.Contains(msg, ", guard failed (") || !strings.Contains(msg, "operation not permitted") {
+				t.Errorf("READY message %q does not show the failed guard and its reason", msg)
+			}
+			return
+		}
+	})
+
+	signerctl := filepath.Join(testenv.Binaries(t), "signerctl")
+	t.Run("signerctl status", func(t *testing.T) {
+		out, err := exec.Command(signerctl, "--admin-socket", adminSocket, "status").CombinedOutput()
+		if err != nil {
+			t.Fatalf("signerctl status: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "\nguard:      failed, running without it: ") {
+			t.Errorf("status output does not show the failed guard:\n%s", out)
+		}
+		if !strings.Contains(string(out), "operation not permitted") {
+			t.Errorf("status output does not give the reason:\n%s", out)
+		}
+	})
+
+	t.Run("signerctl status --json", func(t *testing.T) {
+		out, err := exec.Command(signerctl, "--admin-socket", adminSocket, "status", "--json").Output()
+		if err != nil {
+			t.Fatalf("signerctl status --json: %v\n%s", err, out)
+		}
+		var status struct {
+			Guard *struct {
+				State string `json:"state"`
+				Error string `json:"error"`
+			} `json:"guard"`
+		}
+		if err := json.Unmarshal(out, &status); err != nil {
+			t.Fatalf("status --json output: %v\n%s", err, out)
+		}
+		if status.Guard == nil {
+			t.Fatalf("status --json has no guard:\n%s", out)
+		}
+		if status.Guard.State != "failed" {
+			t.Errorf("guard state = %q, want failed", status.Guard.State)
+		}
+		if !strings.Contains(status.Guard.Error, "operation not permitted") {
+			t.Errorf("guard error = %q, want the EPERM reason", status.Guard.Error)
+		}
+	})
+
+	// Without the guard, peer-credential policy alone decides.
+	if got := connectAs(t, cg.Other, uidAllowed, socket, true); got.String() != "ok, 200" {
+		t.Errorf("tenant uid = %s, want ok, 200", got)
+	}
+	if got := connectAs(t, cg.Other, uidOther, socket, true); got.String() != "ok, 403 forbidden" {
+		t.Errorf("other uid = %s, want ok, 403 forbidden: no guard refuses the connect", got)
 	}
 }

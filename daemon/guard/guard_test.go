@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -275,12 +276,16 @@ func TestUnsupportedKernel(t *testing.T) {
 		load      func(*ebpf.CollectionSpec, *guardObjects, *ebpf.CollectionOptions) error
 		mandatory bool
 		wantErr   bool
+
+		// wantInstallErr is a substring of the reason returned for an
+		// optional guard that was not installed.
+		wantInstallErr string
 	}{
-		{"plain EINVAL runs without guard", einval, false, false},
-		{"plain EINVAL mandatory refuses", einval, true, true},
-		{"verifier rejection is not unsupported", verifierReject, true, true},
-		{"missing capability optional runs without guard", notPermitted, false, false},
-		{"missing capability mandatory refuses", notPermitted, true, true},
+		{"plain EINVAL runs without guard", einval, false, false, "does not support cgroup/connect_unix"},
+		{"plain EINVAL mandatory refuses", einval, true, true, ""},
+		{"verifier rejection is not unsupported", verifierReject, true, true, ""},
+		{"missing capability optional runs without guard", notPermitted, false, false, "operation not permitted"},
+		{"missing capability mandatory refuses", notPermitted, true, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,13 +296,21 @@ func TestUnsupportedKernel(t *testing.T) {
 			cfg.PinDir = pinDir
 			cfg.AllowedUIDs = []uint32{uidAllowed}
 
-			g, err := start(cfg, "/run/signerd/signerd.sock", slog.New(slog.NewTextHandler(io.Discard, nil)),
+			g, installErr, err := start(cfg, "/run/signerd/signerd.sock", slog.New(slog.NewTextHandler(io.Discard, nil)),
 				Options{loadObjects: tt.load})
 			if g != nil {
 				t.Fatal("start returned a guard from a failing loader")
 			}
 			if (err != nil) != tt.wantErr {
 				t.Errorf("start error = %v, want error: %v", err, tt.wantErr)
+			}
+			// An optional guard that failed returns the reason, so the
+			// daemon can show that it runs without the guard.
+			if (installErr != nil) == tt.wantErr {
+				t.Errorf("start installErr = %v, want one only when the daemon may run without the guard", installErr)
+			}
+			if tt.wantInstallErr != "" && (installErr == nil || !strings.Contains(installErr.Error(), tt.wantInstallErr)) {
+				t.Errorf("start installErr = %v, want it to contain %q", installErr, tt.wantInstallErr)
 			}
 			if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("pin directory after a failed load: %v, want it removed", err)
@@ -321,9 +334,9 @@ func TestStartDisabledInstallsNothing(t *testing.T) {
 	cfg := config.DefaultGuard()
 	cfg.PinDir = pinDir
 
-	g, err := Start(cfg, "/run/signerd/signerd.sock", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if g != nil || err != nil {
-		t.Fatalf("Start disabled = %v, %v; want nil, nil", g, err)
+	g, installErr, err := Start(cfg, "/run/signerd/signerd.sock", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if g != nil || installErr != nil || err != nil {
+		t.Fatalf("Start disabled = %v, %v, %v; want nil, nil, nil", g, installErr, err)
 	}
 	if _, err := os.Stat(pinDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pin directory: %v, want none", err)

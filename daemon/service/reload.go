@@ -73,7 +73,7 @@ func (r *runner) swapState(ctx context.Context, log *slog.Logger) (api.StateSumm
 	}
 	st.KeyHealth.SetLogger(log)
 	prev := r.srv.SetState(st)
-	reloadGuard(r.guard, old.Config.Guard, cfg.Guard, log)
+	r.reloadGuardPolicy(old.Config.Guard, cfg.Guard, log)
 
 	// Requests that hold the previous state keep its key open until the
 	// last of them releases it.

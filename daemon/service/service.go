@@ -72,7 +72,8 @@ type runner struct {
 	// callerAddr is the caller socket's path, for the self-check.
 	callerAddr string
 
-	// guard is the kernel connect guard, nil when it is off.
+	// guard is the kernel connect guard, nil when it is off or could not
+	// be installed.
 	guard *guard.Guard
 
 	// reloadMu serializes reloads from SIGHUP and from the admin socket.
@@ -81,6 +82,7 @@ type runner struct {
 	mu            sync.Mutex
 	reloads       int
 	lastReloadErr string
+	guardState    guardState
 }
 
 // Run serves until ctx ends or a termination signal arrives.
@@ -128,12 +130,14 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The guard protects the address clients dial, which for an activated
 	// socket is the path in the socket unit.
-	r.guard, err = guard.Start(cfg.Guard, r.callerAddr, log)
+	var guardInstallErr error
+	r.guard, guardInstallErr, err = guard.Start(cfg.Guard, r.callerAddr, log)
 	if err != nil {
 		sockets.close()
 		st.Close()
 		return err
 	}
+	r.guardState = guardState{installed: r.guard != nil, installErr: guardInstallErr}
 	if r.guard != nil {
 		defer r.guard.Close() // the pinned guard stays in force after exit
 		metrics.RegisterGuard(r.guard.Denied)

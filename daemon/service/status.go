@@ -19,7 +19,7 @@ func (r *runner) status() *api.StatusResponse {
 
 	state, checks := r.srv.Health(context.Background())
 	r.mu.Lock()
-	reloads, lastErr := r.reloads, r.lastReloadErr
+	reloads, lastErr, guard := r.reloads, r.lastReloadErr, r.guardState
 	r.mu.Unlock()
 
 	return &api.StatusResponse{
@@ -33,13 +33,15 @@ func (r *runner) status() *api.StatusResponse {
 		RequestsInFlight: r.srv.InFlight(),
 		Reloads:          reloads,
 		LastReloadError:  lastErr,
+		Guard:            guard.status(),
 		Line:             r.statusLine(),
 	}
 }
 
 // statusLine sums up the daemon in one line for systemctl status, for
 // example "serving 2 tenants, 0 extensions, key file ok, 17 requests
-// served". Failing checks and a failed last reload are appended.
+// served, guard off". Failing checks and a failed last reload are
+// appended.
 func (r *runner) statusLine() string {
 	st := r.srv.Acquire()
 	defer st.Release()
@@ -54,9 +56,13 @@ func (r *runner) statusLine() string {
 		keyState = "failing"
 	}
 
+	r.mu.Lock()
+	lastErr, guard := r.lastReloadErr, r.guardState
+	r.mu.Unlock()
+
 	var b strings.Builder
-	fmt.Fprintf(&b, "serving %d tenants, %d extensions, key %s %s, %d requests served",
-		sum.Tenants, sum.Extensions, sum.KeyBackend, keyState, r.srv.Served())
+	fmt.Fprintf(&b, "serving %d tenants, %d extensions, key %s %s, %d requests served, %s",
+		sum.Tenants, sum.Extensions, sum.KeyBackend, keyState, r.srv.Served(), guard.summary())
 
 	if state != health.OK {
 		failing := make([]string, 0, len(checks))
@@ -69,9 +75,6 @@ func (r *runner) statusLine() string {
 		fmt.Fprintf(&b, "; degraded (%s)", truncate(strings.Join(failing, "; "), 300))
 	}
 
-	r.mu.Lock()
-	lastErr := r.lastReloadErr
-	r.mu.Unlock()
 	if lastErr != "" {
 		fmt.Fprintf(&b, "; last reload failed at %s", truncate(lastErr, 300))
 	}

@@ -47,6 +47,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "key:        %s, hint %s\n", s.Summary.KeyBackend, s.Summary.KeyHint)
 	fmt.Fprintf(e.stdout, "loaded:     %s (%d reload attempts since start)\n", s.Summary.LoadedAt, s.Reloads)
 	fmt.Fprintf(e.stdout, "requests:   %d served, %d in flight\n", s.RequestsServed, s.RequestsInFlight)
+	if s.Guard != nil {
+		fmt.Fprintf(e.stdout, "guard:      %s\n", describeGuard(s.Guard))
+	}
 	for _, name := range slices.Sorted(maps.Keys(s.Checks)) {
 		fmt.Fprintf(e.stdout, "check:      %s: %s\n", name, s.Checks[name])
 	}
@@ -57,6 +60,20 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("daemon is %s", s.Status)}
 	}
 	return nil
+}
+
+// describeGuard returns the guard line of signerctl status.
+func describeGuard(g *api.GuardStatus) string {
+	switch {
+	case g.State == api.GuardFailed:
+		return "failed, running without it: " + g.Error
+	case g.State == api.GuardOff:
+		return "off (guard.enabled is false)"
+	case g.PolicyError != "":
+		return g.State + ", but the last policy update failed, so the previous allowed set stays in force: " + g.PolicyError
+	default:
+		return g.State
+	}
 }
 
 // cmdReload requests a reload of the daemon's config.

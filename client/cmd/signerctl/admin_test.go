@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/signerd/signerd/daemon/api"
 	"github.com/signerd/signerd/test/testenv"
 )
 
@@ -35,6 +37,23 @@ func TestStatusAfterFailedReload(t *testing.T) {
 	if first != "status:     ok" {
 		t.Errorf("first line = %q, want the plain status", first)
 	}
+	if !strings.Contains(stdout, "\nguard:      off (guard.enabled is false)\n") {
+		t.Errorf("status output does not show the guard as off:\n%s", stdout)
+	}
+	code, stdout, stderr = runCLI(t, "--admin-socket", admin, "status", "--json")
+	if code != 0 {
+		t.Fatalf("status --json: exit status %d\n%s", code, stderr)
+	}
+	var status api.StatusResponse
+	if err := json.Unmarshal([]byte(stdout), &status); err != nil {
+		t.Fatalf("status --json output is not a status response: %v\n%s", err, stdout)
+	}
+	if status.Guard == nil || status.Guard.State != api.GuardOff {
+		t.Errorf("status --json guard = %+v, want state off", status.Guard)
+	}
+	if !strings.Contains(status.Line, ", guard off") {
+		t.Errorf("status --json line = %q, want it to show the guard as off", status.Line)
+	}
 
 	if err := os.WriteFile(cfgPath, []byte(cfg+"no_such_setting: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -55,5 +74,27 @@ func TestStatusAfterFailedReload(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("status output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+func TestDescribeGuard(t *testing.T) {
+	tests := []struct {
+		name  string
+		guard api.GuardStatus
+		want  string
+	}{
+		{"active", api.GuardStatus{State: api.GuardActive}, "active"},
+		{"off", api.GuardStatus{State: api.GuardOff}, "off (guard.enabled is false)"},
+		{"failed", api.GuardStatus{State: api.GuardFailed, Error: "load program: operation not permitted"},
+			"failed, running without it: load program: operation not permitted"},
+		{"policy update failed", api.GuardStatus{State: api.GuardActive, PolicyError: "no space left on device"},
+			"active, but the last policy update failed, so the previous allowed set stays in force: no space left on device"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := describeGuard(&tt.guard); got != tt.want {
+				t.Errorf("describeGuard = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
