@@ -62,4 +62,12 @@ func (v *validator) checkGuard(g *GuardConfig) {
 	if g.Enabled && len(g.AllowedUIDs) == 0 && len(g.AllowedCgroups) == 0 {
 		v.addf("guard", "guard is enabled but allowed_uids and allowed_cgroups are empty, so every caller would be refused; list the scanners' uids or cgroups")
 	}
+	if n := len(g.AllowedUIDs) + len(g.AllowedCgroups); n > MaxGuardEntries {
+		v.addf("guard", "allowed_uids and allowed_cgroups list %d entries together, more than the guard's policy map holds (%d); allow a group's cgroup or slice in place of many uids", n, MaxGuardEntries)
+	}
 }
+
+// MaxGuardEntries is the size of the guard program's policy map
+// (max_entries of guard_policy_set in daemon/guard/bpf/guard.c). A larger
+// allowed set would fail at reload and leave the old one in force.
+const MaxGuardEntries = 4096

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,6 +57,8 @@ func TestGuardRejects(t *testing.T) {
 		{"allowed cgroup outside attach cgroup", "  cgroup: /sys/fs/cgroup/a\n  allowed_cgroups: [/sys/fs/cgroup/ab]\n", "guard.allowed_cgroups[0]", "outside guard.cgroup"},
 		{"relative allowed cgroup", "  allowed_cgroups: [scanners.slice]\n", "guard.allowed_cgroups[0]", "absolute"},
 		{"negative uid", "  allowed_uids: [-1]\n", "guard.allowed_uids[0]", "allowed_uids[0] must be a non-negative whole number, but is -1"},
+		{"more entries than the policy map holds", "  allowed_uids: [" + uidList(MaxGuardEntries) + "]\n  allowed_cgroups: [/sys/fs/cgroup/a.slice]\n",
+			"guard", fmt.Sprintf("list %d entries together, more than the guard's policy map holds (%d)", MaxGuardEntries+1, MaxGuardEntries)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,4 +78,13 @@ func TestGuardRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// uidList returns n distinct uids, from 1000, as a YAML flow list body.
+func uidList(n int) string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = strconv.Itoa(1000 + i)
+	}
+	return strings.Join(ids, ", ")
 }
