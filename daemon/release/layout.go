@@ -55,10 +55,15 @@ func (s *layoutSource) referrers(ctx context.Context, img Image) ([]referrer, st
 		if err != nil || !info.Mode().IsRegular() || info.Size() > maxLayoutManifest {
 			continue
 		}
-		h := v1.Hash{Algorithm: img.Digest.Algorithm, Hex: e.Name()}
+		h, err := v1.NewHash(img.Digest.Algorithm + ":" + e.Name())
+		if err != nil {
+			continue // not a blob: no manifest can name it
+		}
+		// A blob that cannot be read or does not match its name could be
+		// a rejecting signature, so the layout is not trusted to answer.
 		raw, err := s.readBlob(h)
 		if err != nil {
-			continue
+			return nil, "", err
 		}
 		var m v1.Manifest
 		if json.Unmarshal(raw, &m) != nil || m.Subject == nil || m.Subject.Digest != img.Digest {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -102,6 +103,24 @@ func TestLayoutVerdicts(t *testing.T) {
 		addBundleReferrer(t, p, d, dsseBundle(t, other, d.Hex, PredicateCosignSign))
 		if got := check(t, layoutChecker(t, dir), newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(kpPEM)}), layoutRepo+"@"+d.String()); got != api.ReleaseInvalid {
 			t.Fatalf("verdict %s, want invalid", got)
+		}
+	})
+
+	t.Run("damaged blob beside a good signature", func(t *testing.T) {
+		dir, p, d := newLayout(t)
+		addBundleReferrer(t, p, d, dsseBundle(t, kp, d.Hex, PredicateCosignSign))
+		// A blob whose content no longer matches its name, as a damaged
+		// copy of a rejecting signature would be.
+		damaged := filepath.Join(dir, "blobs", "sha256", strings.Repeat("0", 64))
+		if err := os.WriteFile(damaged, []byte(`{"subject":{}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v, err := layoutChecker(t, dir).Check(context.Background(), newPolicy(t, config.ReleaseIntegrity{TrustedKeys: trusted(kpPEM)}), layoutRepo+"@"+d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Verdict != api.ReleaseAmbiguous || !strings.Contains(v.Reason, strings.Repeat("0", 64)) {
+			t.Fatalf("verdict %s (%s), want ambiguous naming the damaged blob", v.Verdict, v.Reason)
 		}
 	})
 
