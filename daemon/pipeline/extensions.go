@@ -61,6 +61,7 @@ func loadExtensions(ctx context.Context, cfg *config.Config, checker *release.Ch
 			}
 			wasm, err := source.Fetch(ctx, e.Source, source.Options{
 				CacheDir: filepath.Join(cfg.StateDir, extensionPullCache),
+				SHA256:   e.SHA256,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("extension %s: %w", label, err)

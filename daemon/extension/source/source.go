@@ -12,6 +12,8 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,11 @@ type Options struct {
 
 	// Remote adds go-containerregistry options (auth, transport).
 	Remote []remote.Option
+
+	// SHA256, when set, is the module's expected SHA-256 in hex. A cached
+	// module that does not match it (a damaged file) is pulled again, and
+	// a pulled module that does not match it is not cached.
+	SHA256 string
 }
 
 // Fetch returns the module bytes of src: an absolute file path or
@@ -67,7 +74,12 @@ func Fetch(ctx context.Context, src string, opts Options) ([]byte, error) {
 	if opts.CacheDir != "" {
 		cached = filepath.Join(opts.CacheDir, strings.ReplaceAll(ref.DigestStr(), ":", "-")+".wasm")
 		if b, err := os.ReadFile(cached); err == nil {
-			return b, nil
+			if matches(b, opts.SHA256) {
+				return b, nil
+			}
+			// A damaged entry would otherwise fail every load until
+			// someone removed it by hand.
+			os.Remove(cached)
 		}
 	}
 
@@ -75,12 +87,21 @@ func Fetch(ctx context.Context, src string, opts Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cached != "" {
+	if cached != "" && matches(b, opts.SHA256) {
 		if err := writeAtomic(cached, b); err != nil {
 			return nil, fmt.Errorf("cache module %s: %w", src, err)
 		}
 	}
 	return b, nil
+}
+
+// matches reports whether b has the SHA-256 want, or want is empty.
+func matches(b []byte, want string) bool {
+	if want == "" {
+		return true
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]) == want
 }
 
 // ParseDigest parses oci://REGISTRY/REPOSITORY@sha256:HEX (the scheme is

@@ -3,6 +3,8 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -70,5 +72,50 @@ func TestFetchRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Fetch(%q) = %v, want an error mentioning %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// TestFetchReplacesDamagedCache damages the cached copy of a pulled module
+// and checks that a fetch with the module's pin pulls it again, and that a
+// pull that does not match the pin is not cached.
+func TestFetchReplacesDamagedCache(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), []byte("module body")...)
+	sum := sha256.Sum256(wasm)
+	pin := hex.EncodeToString(sum[:])
+
+	pinned, err := Push(ctx, wasm, host+"/ext/check:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	if _, err := Fetch(ctx, pinned, Options{CacheDir: cache, SHA256: pin}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := filepath.Glob(filepath.Join(cache, "*.wasm"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("cache holds %v (%v), want one module", entries, err)
+	}
+	if err := os.WriteFile(entries[0], []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := Fetch(ctx, pinned, Options{CacheDir: cache, SHA256: pin})
+	if err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("Fetch() after damage = %q, %v; want the pushed module", got, err)
+	}
+	if b, _ := os.ReadFile(entries[0]); !bytes.Equal(b, wasm) {
+		t.Errorf("cache holds %q after the new pull, want the module", b)
+	}
+
+	os.Remove(entries[0])
+	if _, err := Fetch(ctx, pinned, Options{CacheDir: cache, SHA256: strings.Repeat("0", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(entries[0]); !os.IsNotExist(err) {
+		t.Errorf("a module that does not match its pin was cached (stat: %v)", err)
 	}
 }
