@@ -154,11 +154,17 @@ func cmdExtTest(ctx context.Context, e *env, args []string) error {
 		LoadMS:  ms(loaded.Sub(start)),
 		CheckMS: ms(time.Since(loaded)),
 	}
+	if res.Reasons == nil {
+		res.Reasons = []string{}
+	}
 	if checkErr != nil {
 		res.Allow, res.Error = false, checkErr.Error()
 	}
 	out, _ := json.MarshalIndent(&res, "", "  ")
 	fmt.Fprintln(e.stdout, string(out))
+	if checkErr != nil {
+		return fmt.Errorf("the check failed, so the daemon would deny the request: %w", checkErr)
+	}
 	if !res.Allow {
 		return &exitError{code: 3, err: fmt.Errorf("the module denies this request")}
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/signerd/signerd/test/testenv"
 )
 
 // runCLI runs signerctl with args and returns its exit status and output.
@@ -182,5 +184,52 @@ func TestExtTestInputIsNotARequest(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestExtTestExitStatus runs ext test on modules that allow, time out and
+// trap: a check that cannot finish exits 1, not 3, because the module
+// decided nothing.
+func TestExtTestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "request.json")
+	req := `{"subjects":[{"name":"x","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}}],"predicateType":"https://example.com/p","predicate":{}}`
+	if err := os.WriteFile(input, []byte(req), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	module := func(name string) string {
+		path := filepath.Join(dir, name+".wasm")
+		wat := filepath.Join(testenv.RepoRoot(t), "daemon/extension/testdata/wat", name+".wat")
+		if err := os.WriteFile(path, testenv.WAT(t, wat), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	tests := []struct {
+		name       string
+		module     string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"allow", "fresh", 0, `"allow": true`, ""},
+		{"time out", "loop", 1, `"reasons": [],`, "signer_check: deadline exceeded"},
+		{"malformed reply", "notjson", 1, `"error": `, "the check failed, so the daemon would deny the request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "ext", "test", module(tt.module), "--input", input,
+				"--timeout", "200ms", "--cache-dir", filepath.Join(dir, "cache"))
+			if code != tt.wantCode {
+				t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("stdout does not contain %q:\n%s", tt.wantStdout, stdout)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.wantStderr, stderr)
+			}
+		})
 	}
 }
