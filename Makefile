@@ -8,6 +8,8 @@ DEV_DIR   ?= ./.signerd-dev
 # Tools built for the tests (cosign) live outside the repository and are
 # reused between runs.
 TOOLS_DIR ?= $(HOME)/.cache/signerd-tools
+# VERSION names the build in signerd version and signerctl version.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 TEST_TIMEOUT ?= 60m
 
 export SIGNERD_TOOLS_BIN := $(abspath $(TOOLS_DIR))/bin
@@ -32,7 +34,7 @@ EXTENSIONS := allowlist scannerwindow sbomgate
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN)/ ./daemon/cmd/signerd ./client/cmd/signerctl
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./daemon/cmd/signerd ./client/cmd/signerctl
 
 run: build
 	@mkdir -p $(DEV_DIR)

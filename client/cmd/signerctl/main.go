@@ -59,7 +59,19 @@ func commands() []command {
 		{"status", "print the daemon's state summary (admin socket)", cmdStatus},
 		{"reload", "reload the daemon's config (admin socket)", cmdReload},
 		{"ext", "test a WASM extension locally, push or pull it as an OCI artifact", cmdExt},
+		{"version", "print signerctl's version", cmdVersion},
 	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func cmdVersion(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usageError("version takes no arguments")
+	}
+	fmt.Fprintln(e.stdout, "signerctl", version)
+	return nil
 }
 
 // exitError carries a specific exit status.
