@@ -86,6 +86,20 @@ func TestStartRejectsLongSocketPath(t *testing.T) {
 	}
 }
 
+func TestStartRejectsDevWithConfig(t *testing.T) {
+	dir := testenv.ShortTempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(testenv.Binaries(t), "signerd"), "--dev", dir, "--config", filepath.Join(dir, "signerd.yaml"))
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
+		t.Fatalf("signerd --dev --config: %v, want exit status 2:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--dev runs its built-in development config, so it cannot take --config") {
+		t.Errorf("error does not explain the conflict:\n%s", out)
+	}
+}
+
 func TestValidateCommand(t *testing.T) {
 	signerd := filepath.Join(testenv.Binaries(t), "signerd")
 	dir := t.TempDir()

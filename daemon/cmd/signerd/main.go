@@ -68,6 +68,11 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		fmt.Fprintf(stderr, "signerd: unexpected argument %q; see signerd -h\n", fs.Arg(0))
 		return 2
 	}
+	if *devDir != "" && isFlagSet(fs, "config") {
+		fmt.Fprintln(stderr, "signerd: --dev runs its built-in development config, so it cannot take --config; "+
+			"to try a policy of your own, such as a tenant with extensions, start from the development config in docs/extensions.md and run signerd --config FILE")
+		return 2
+	}
 
 	load := func() (*config.Config, error) { return config.LoadFile(*configPath) }
 	name := *configPath
