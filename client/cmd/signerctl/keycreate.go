@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,6 +47,9 @@ func cmdKeyCreate(ctx context.Context, e *env, args []string) error {
 	}
 
 	keyURI, err := createKey(ctx, *backend, *path, *handle, tpmkey.Location{Device: *device, AuthFile: *authFile, OwnerAuthFile: *ownerAuthFile}, *uri, *algorithm)
+	if err != nil && *backend == "tpm" && errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w; this node has no TPM at %s: pass the TPM's device or a simulator's socket with --device", err, *device)
+	}
 	if err != nil {
 		return err
 	}

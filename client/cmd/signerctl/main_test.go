@@ -233,3 +233,15 @@ func TestExtTestExitStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyCreateWithoutTPM(t *testing.T) {
+	dir := t.TempDir()
+	device := filepath.Join(dir, "tpmrm0")
+	code, _, stderr := runCLI(t, "key", "create", "--backend", "tpm", "--path", filepath.Join(dir, "k.pem"), "--device", device)
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	if want := "this node has no TPM at " + device + ": pass the TPM's device or a simulator's socket with --device"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+	}
+}
