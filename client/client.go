@@ -16,8 +16,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/signerd/signerd/daemon/api"
 )
@@ -96,6 +98,10 @@ type Error struct {
 
 	// CorrelationID identifies the request in the daemon's logs.
 	CorrelationID string
+
+	// RetryAfter is how long the daemon asks the caller to wait, from the
+	// Retry-After header of a 429 or 503; zero when it sent none.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -312,6 +318,7 @@ func (c *Client) roundTripHTTP(ctx context.Context, method, path string, data []
 		status:        hr.StatusCode,
 		correlationID: hr.Header.Get(api.HeaderCorrelationID),
 		dpopNonce:     hr.Header.Get(api.HeaderDPoPNonce),
+		retryAfter:    hr.Header.Get("Retry-After"),
 		body:          respBody,
 	}, nil
 }
@@ -329,7 +336,18 @@ func decodeError(resp *response) error {
 		StatusCode:    resp.status,
 		API:           body.Error,
 		CorrelationID: resp.correlationID,
+		RetryAfter:    parseRetryAfter(resp.retryAfter),
 	}
+}
+
+// parseRetryAfter reads a Retry-After value in seconds, the form the
+// daemon sends. An HTTP date or a malformed value gives zero.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // VerifyRelease returns the daemon's release verdict for a scanner image

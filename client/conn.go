@@ -52,6 +52,7 @@ type response struct {
 	status        int
 	correlationID string
 	dpopNonce     string
+	retryAfter    string
 	body          []byte
 }
 

@@ -75,6 +75,8 @@ func readResponse(br *bufio.Reader, dst []byte) (resp *response, reusable bool, 
 			resp.correlationID = string(value)
 		case bytes.EqualFold(name, []byte(api.HeaderDPoPNonce)):
 			resp.dpopNonce = string(value)
+		case bytes.EqualFold(name, []byte("Retry-After")):
+			resp.retryAfter = string(value)
 		}
 	}
 

@@ -306,6 +306,9 @@ func TestQuotaRateLimitEndToEnd(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("request beyond the burst: %v, want a daemon error", err)
 	}
+	if ce.RetryAfter <= 0 || ce.RetryAfter != time.Duration(ce.API.RetryAfterSeconds)*time.Second {
+		t.Errorf("Retry-After header gives %v, body %d s; want the same positive wait", ce.RetryAfter, ce.API.RetryAfterSeconds)
+	}
 	if ce.StatusCode != http.StatusTooManyRequests || ce.API.Code != api.CodeRateLimited {
 		t.Errorf("status %d code %s, want 429 rate_limited", ce.StatusCode, ce.API.Code)
 	}
