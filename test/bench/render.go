@@ -278,9 +278,11 @@ func (r *run) renderAnalysis(b *strings.Builder) {
   pooled; the log line is built without reflection and a request's logger only when a stage logs; metric handles are
   cached; policy matching formats no reasons unless nothing matched; the garbage collector aims at a 16 MiB heap, not
   4 MiB. ` + "`docs/decisions.md`" + ` has the reasons and the measurements before and after.
-- **Left alone, on purpose:** the fsync per group of audit records (fdatasync or syncing from the request's own
-  goroutine would change the durability argument), net/http's server (a hand-written HTTP server on the daemon's
-  side of the trust boundary is not worth its risk), and the log line per request, which administrators rely on.
+- **Left alone, on purpose:** the fsync per group of audit records. fdatasync makes an append no cheaper, because the
+  new file size must be committed either way (` + "`BenchmarkSyncKind`" + ` below); writing into space allocated beforehand
+  is cheaper, but readers and start-up recovery would then have to find the end of the records in a longer file, which
+  changes the durability argument. Also net/http's server (a hand-written HTTP server on the daemon's side of the trust
+  boundary is not worth its risk), and the log line per request, which administrators rely on.
 
 `)
 
