@@ -13,6 +13,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -247,6 +248,9 @@ type CheckFunc func(c *Config, report func(path, message string))
 // its own.
 func LoadFile(path string, checks ...CheckFunc) (*Config, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read config: %w; pass the config's path with --config, or write one there: make install puts a commented example at %s, and docs/configuration.md describes every setting", err, DefaultPath)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

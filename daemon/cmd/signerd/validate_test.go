@@ -126,7 +126,7 @@ func TestValidateSeveralFiles(t *testing.T) {
 		{"flag and file", []string{"--config", bad, good}, 1, []string{good + ": valid"}, []string{bad + ": 2 problem(s)"}},
 		{"valid with a warning", []string{weak}, 0, []string{weak + ": valid"},
 			[]string{"warning: " + weak + ":4:", "the rule selects by container_id alone"}},
-		{"file not found", []string{filepath.Join(dir, "nope.yaml")}, 1, nil, []string{"nope.yaml: no such file or directory"}},
+		{"file not found", []string{filepath.Join(dir, "nope.yaml")}, 1, nil, []string{"nope.yaml: no such file or directory; pass the config's path with --config, or write one there"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
