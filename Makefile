@@ -43,7 +43,7 @@ run: build
 	@echo "  export SIGNERD_SOCKET=$(abspath $(DEV_DIR))/signerd.sock"
 	@echo "  $(abspath $(BIN))/signerctl whoami"
 	@echo "  $(abspath $(BIN))/signerctl status"
-	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.json --subject-file bom.json -o bom.sigstore.json"
+	@echo "  $(abspath $(BIN))/signerctl sign --predicate-type https://cyclonedx.org/bom --predicate bom.cdx.json --subject-file bom.cdx.json -o bom.sigstore.json   # bom.cdx.json: any CycloneDX SBOM"
 	@echo "  $(abspath $(BIN))/signerctl audit verify $(abspath $(DEV_DIR))/state/audit   # after the first request"
 	@echo
 	$(BIN)/signerd --dev $(DEV_DIR)
@@ -105,7 +105,7 @@ install: build extensions
 	install -m 0644 systemd/signerd.service.d/guard.conf $(DESTDIR)$(DOCDIR)/guard.conf
 	@echo
 	@echo "Installed. Unless this is a package build (DESTDIR set), run:"
-	@echo "  systemd-sysusers && systemd-tmpfiles --create signerd.conf && systemctl daemon-reload"
+	@echo "  systemd-sysusers signerd.conf && systemd-tmpfiles --create signerd.conf && systemctl daemon-reload"
 	@echo "then add a tenant to $(SYSCONFDIR)/signerd/signerd.yaml and run:"
 	@echo "  systemctl enable --now signerd.socket signerd-admin.socket"
 

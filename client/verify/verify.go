@@ -47,7 +47,11 @@ type Options struct {
 // Result is a verified bundle's content.
 type Result struct {
 	PredicateType string
-	Subjects      []string
+
+	// Subjects are the subjects' names, and SubjectDigests their sha256
+	// digests as sha256:HEX, in the same order.
+	Subjects       []string
+	SubjectDigests []string
 }
 
 // Bundle verifies a Sigstore bundle's JSON against opts.
@@ -101,6 +105,7 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 	out := &Result{PredicateType: res.Statement.GetPredicateType()}
 	for _, s := range res.Statement.GetSubject() {
 		out.Subjects = append(out.Subjects, s.GetName())
+		out.SubjectDigests = append(out.SubjectDigests, "sha256:"+s.GetDigest()["sha256"])
 	}
 	if opts.PredicateType != "" && out.PredicateType != opts.PredicateType {
 		return nil, fmt.Errorf("predicate type is %q, expected %q", out.PredicateType, opts.PredicateType)

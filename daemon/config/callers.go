@@ -156,14 +156,18 @@ func (v *validator) checkOverlaps(tenants []Tenant) {
 	var rules []placed
 	for i, t := range tenants {
 		for j := range t.Callers {
+			path := fmt.Sprintf("tenants[%d].callers[%d]", i, j)
 			if t.Callers[j].empty() {
 				continue // reported by checkRule; it would overlap every rule
+			}
+			if v.undecodedWithin(path) {
+				continue // a selector failed to decode and is reported; the rest would seem to overlap
 			}
 			r, err := t.Callers[j].Resolve()
 			if err != nil {
 				continue // reported by checkRule
 			}
-			rules = append(rules, placed{i, fmt.Sprintf("tenants[%d].callers[%d]", i, j), r})
+			rules = append(rules, placed{i, path, r})
 		}
 	}
 

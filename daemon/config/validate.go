@@ -357,6 +357,17 @@ func LookupUser(name string) (uint32, error) { return lookupUser(name) }
 func LookupGroup(name string) (uint32, error) { return lookupGroup(name) }
 
 // has reports whether the file sets the key at path.
+// undecodedWithin reports whether the value at path, or one inside it,
+// failed to decode.
+func (v *validator) undecodedWithin(path string) bool {
+	for p := range v.undecoded {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *validator) has(path string) bool {
 	n := v.root
 	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {

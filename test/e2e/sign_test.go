@@ -261,7 +261,7 @@ func TestSignRealWorldStatementFiles(t *testing.T) {
 		file        string
 		wantProblem string
 	}{
-		{"vuln/guac_certify-vuln-v02.intoto-statement.json", "has no name for subject[0]"},
+		{"vuln/guac_certify-vuln-v02.intoto-statement.json", `has no name for subject[0], only the uri "pkg:maven/org.apache.logging.log4j/log4j-core@2.8.1"`},
 		{"slsa/sigstore-go_statement-provenance-sigstorejs1.3.0.json", `has no sha256 digest for subject[0] "pkg:npm/sigstore@1.3.0"`},
 	}
 	for _, tt := range tests {

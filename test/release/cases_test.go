@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/signerd/signerd/client"
 	"github.com/signerd/signerd/daemon/api"
 )
 
@@ -154,9 +155,16 @@ func TestSignRequiresVerifiedRelease(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "invalid_request") || !strings.Contains(out, "digest") {
 			t.Fatalf("exit status %d, want 1 with invalid_request about the digest\n%s", code, out)
 		}
+		// signerctl rejects the tag before it asks, and the daemon rejects
+		// it for callers that ask directly.
 		out, code = s.exec(s.signerctl, "--socket", s.daemon.Socket, "verify-release", tagged)
-		if code != 1 || !strings.Contains(out, "invalid_request") {
-			t.Fatalf("verify-release exit status %d, want 1 with invalid_request\n%s", code, out)
+		if code != 2 || !strings.Contains(out, "has no digest") {
+			t.Fatalf("verify-release exit status %d, want 2 with a usage error about the digest\n%s", code, out)
+		}
+		c := client.New(s.daemon.Socket)
+		defer c.Close()
+		if _, err := c.VerifyRelease(t.Context(), tagged); !client.IsCode(err, api.CodeInvalidRequest) {
+			t.Fatalf("GET %s with a tag: %v, want invalid_request", api.PathVerifyReferrers, err)
 		}
 	})
 

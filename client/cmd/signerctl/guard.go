@@ -13,8 +13,19 @@ import (
 // works while the daemon is stopped. It needs root (or CAP_BPF and
 // CAP_SYS_ADMIN for the pins).
 func cmdGuard(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("guard needs a subcommand: status or remove")
+	if len(args) == 0 || isHelp(args[0]) {
+		w := e.stdout
+		if len(args) == 0 {
+			w = e.stderr
+		}
+		fmt.Fprintln(w, "Usage: signerctl guard status [--json] [--pin-dir DIR] [--cgroup-root DIR]")
+		fmt.Fprintln(w, "       signerctl guard remove [--pin-dir DIR]")
+		fmt.Fprintln(w, "\nstatus shows the kernel connect guard and its allowed uids and cgroups; remove detaches and unpins it.")
+		fmt.Fprintln(w, "Both need root. signerctl guard COMMAND -h lists a command's flags.")
+		if len(args) == 0 {
+			return usageError("guard needs a subcommand: status or remove")
+		}
+		return nil
 	}
 	switch args[0] {
 	case "status":

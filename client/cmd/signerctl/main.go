@@ -67,11 +67,20 @@ func commands() []command {
 var version = "dev"
 
 func cmdVersion(_ context.Context, e *env, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		fmt.Fprintln(e.stdout, "Usage: signerctl version\n\nprints the version of this signerctl build.")
+		return nil
+	}
 	if len(args) > 0 {
 		return usageError("version takes no arguments")
 	}
 	fmt.Fprintln(e.stdout, "signerctl", version)
 	return nil
+}
+
+// isHelp reports whether arg asks for a command's help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }
 
 // exitError carries a specific exit status.

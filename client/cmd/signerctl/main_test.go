@@ -112,8 +112,15 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+func TestVersionHelp(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "version", "-h")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: signerctl version") || stderr != "" {
+		t.Errorf("version -h: exit status %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
 func TestCommandHelpOnStdout(t *testing.T) {
-	for _, args := range [][]string{{"sign", "-h"}, {"verify", "--help"}, {"audit", "verify", "-h"}, {"verify-release", "-h"}} {
+	for _, args := range [][]string{{"sign", "-h"}, {"verify", "--help"}, {"audit", "verify", "-h"}, {"verify-release", "-h"}, {"guard", "-h"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, args...)
 			if code != 0 {

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/signerd/signerd/daemon/api"
+	"github.com/signerd/signerd/daemon/release"
 )
 
 // cmdVerifyRelease prints the daemon's release verdict for a scanner
@@ -26,6 +27,11 @@ func cmdVerifyRelease(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return usageError("verify-release needs exactly one image reference, REGISTRY/REPOSITORY@sha256:HEX")
+	}
+	// The daemon parses the reference only after it found the caller's
+	// policy, so a malformed one would be blamed on the policy.
+	if _, err := release.ParseImage(fs.Arg(0), nil); err != nil {
+		return usageError("%v", err)
 	}
 
 	c := e.client()

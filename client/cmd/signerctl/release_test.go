@@ -17,6 +17,8 @@ func TestVerifyReleaseUsage(t *testing.T) {
 	}{
 		{"no image", []string{"verify-release"}, "exactly one image reference"},
 		{"two images", []string{"verify-release", "a.example/x@sha256:1", "b.example/y@sha256:2"}, "exactly one image reference"},
+		{"tag", []string{"--socket", "/nonexistent/signerd.sock", "verify-release", "ghcr.io/acme/scan:v1"}, `image "ghcr.io/acme/scan:v1" has no digest`},
+		{"no registry", []string{"--socket", "/nonexistent/signerd.sock", "verify-release", "acme/scan@sha256:" + strings.Repeat("a", 64)}, "does not name a registry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

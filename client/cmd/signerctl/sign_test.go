@@ -166,7 +166,7 @@ func TestSignAndVerifyWithDaemon(t *testing.T) {
 		{"not a bundle", []string{"--bundle", notBundle, "--key", keyPath, "--subject-file", artifact}, 1,
 			notBundle + " is not a Sigstore bundle: "},
 		{"without artifact", []string{"--bundle", bundlePath, "--key", keyPath}, 0,
-			"verified: predicate type https://example.com/p, subjects artifact.txt\nwarning: no --subject-file or --digest given"},
+			"verified: predicate type https://example.com/p, subjects artifact.txt\n  subject artifact.txt sha256:" + hex.EncodeToString(sum[:]) + "\nwarning: no --subject-file or --digest given"},
 		{"without artifact, other key", []string{"--bundle", bundlePath, "--key", otherKeyPath}, 1, ", but --key " + otherKeyPath + " has hint "},
 		{"file and digest", []string{"--bundle", bundlePath, "--key", keyPath, "--subject-file", artifact, "--digest", "sha256:" + hex.EncodeToString(sum[:])}, 2,
 			"verify takes one of --subject-file or --digest, not both"},

@@ -18,13 +18,30 @@ var statementTypes = []string{api.StatementTypeV1, api.StatementTypePrefix + "v0
 // request carries. The daemon writes its own Statement (v1) from these
 // fields, so nothing else in the file is signed.
 type inTotoStatement struct {
-	Type          string          `json:"_type"`
-	Subject       []api.Subject   `json:"subject"`
+	Type          string             `json:"_type"`
+	Subject       []statementSubject `json:"subject"`
 	PredicateType string          `json:"predicateType"`
 	Predicate     json.RawMessage `json:"predicate"`
 
 	// Subjects catches the common misspelling of Subject.
 	Subjects json.RawMessage `json:"subjects"`
+}
+
+// statementSubject is a subject as in-toto v1 allows it: named, or
+// identified only by a uri, which a sign request cannot carry.
+type statementSubject struct {
+	Name   string            `json:"name"`
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest"`
+}
+
+// subjects returns the Statement's subjects as a sign request carries them.
+func (st *inTotoStatement) subjects() []api.Subject {
+	out := make([]api.Subject, len(st.Subject))
+	for i, sub := range st.Subject {
+		out[i] = api.Subject{Name: sub.Name, Digest: sub.Digest}
+	}
+	return out
 }
 
 // isStatementType reports whether t is the _type of any in-toto Statement
@@ -89,7 +106,7 @@ func statementRequest(path, predicateType, predicatePath string, subjectFlags in
 	if err := checkStatement(st); err != nil {
 		return nil, fmt.Errorf("statement file %s %v", path, err)
 	}
-	return &api.SignRequest{Subjects: st.Subject, PredicateType: st.PredicateType, Predicate: st.Predicate}, nil
+	return &api.SignRequest{Subjects: st.subjects(), PredicateType: st.PredicateType, Predicate: st.Predicate}, nil
 }
 
 // checkStatement finds what would make the daemon reject the Statement's
@@ -107,8 +124,11 @@ func checkStatement(st *inTotoStatement) error {
 		return errors.New("has no subjects: add them to its subject list, or sign its predicate with --predicate and --subject")
 	}
 	for i, sub := range st.Subject {
+		if sub.Name == "" && sub.URI != "" {
+			return fmt.Errorf("has no name for subject[%d], only the uri %q; signerd signs subjects with a name and a sha256 digest, not subjects named only by uri", i, sub.URI)
+		}
 		if sub.Name == "" {
-			return fmt.Errorf("has no name for subject[%d]; signerd signs subjects with a name and a sha256 digest, not subjects named only by uri", i)
+			return fmt.Errorf("has no name for subject[%d]; signerd signs subjects with a name and a sha256 digest", i)
 		}
 		if sub.Digest["sha256"] == "" {
 			return fmt.Errorf("has no sha256 digest for subject[%d] %q; signerd needs one for every subject so that cosign can verify the bundle, so add it beside the others", i, sub.Name)

@@ -71,7 +71,7 @@ func TestSignInputErrors(t *testing.T) {
 			`statement file ` + otherType + ` has _type "https://example.com/report", not an in-toto Statement type signerctl reads (https://in-toto.io/Statement/v1 or https://in-toto.io/Statement/v0.1)`},
 		{"unknown Statement version", []string{"--statement", futureType}, 1, `has _type "https://in-toto.io/Statement/v2", not an in-toto Statement type signerctl reads`},
 		{"subjects misspelt", []string{"--statement", misspelt}, 1, `has "subjects" but no "subject"`},
-		{"subject named by uri only", []string{"--statement", uriOnly}, 1, "has no name for subject[0]; signerd signs subjects with a name and a sha256 digest"},
+		{"subject named by uri only", []string{"--statement", uriOnly}, 1, `has no name for subject[0], only the uri "pkg:npm/a@1"; signerd signs subjects with a name and a sha256 digest`},
 		{"subject without sha256", []string{"--statement", sha512Only}, 1, `has no sha256 digest for subject[0] "a"`},
 		{"Statement as its predicate", []string{"--statement", nested}, 1, `has a predicate that is itself a whole Statement (_type "https://in-toto.io/Statement/v0.1")`},
 		{"no _type", []string{"--statement", noType}, 1, `has _type "", not an in-toto Statement type`},
@@ -172,7 +172,7 @@ func TestSignStatementWithDaemon(t *testing.T) {
 	c := client.New(d.Socket)
 	defer c.Close()
 	_, err = c.Sign(t.Context(), &api.SignRequest{
-		Subjects:      sent.Subject,
+		Subjects:      sent.subjects(),
 		PredicateType: sent.PredicateType,
 		Predicate:     json.RawMessage(statementJSON),
 	})

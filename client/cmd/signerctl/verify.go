@@ -65,7 +65,10 @@ func cmdVerify(_ context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "verified: predicate type %s, subjects %s\n", res.PredicateType, strings.Join(res.Subjects, ", "))
 	if opts.WithoutArtifact {
-		fmt.Fprintln(e.stderr, "warning: no --subject-file or --digest given, so the signature is valid but no artifact was matched against the subjects above; check them, or pass the artifact")
+		for i, name := range res.Subjects {
+			fmt.Fprintf(e.stdout, "  subject %s %s\n", name, res.SubjectDigests[i])
+		}
+		fmt.Fprintln(e.stderr, "warning: no --subject-file or --digest given, so the signature is valid but no artifact was matched against the subjects above; check their digests, or pass the artifact")
 	}
 	return nil
 }

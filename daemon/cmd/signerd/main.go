@@ -41,6 +41,8 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		case "version":
 			fmt.Fprintln(stdout, "signerd", version)
 			return 0
+		case "help":
+			args = []string{"-h"}
 		}
 	}
 
