@@ -367,23 +367,7 @@ func TestDaemonGuardWithCapabilitiesOnly(t *testing.T) {
 
 	// As the drop-in's ExecStartPre does, root creates the pin directory
 	// for the service user.
-	for _, d := range []string{filepath.Dir(pinDir), pinDir} {
-		if err := os.Chmod(d, 0o755); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(pinDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	stateDir := filepath.Join(dir, "state")
-	if err := os.Mkdir(stateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{pinDir, stateDir} {
-		if err := os.Chown(d, daemonUID, daemonUID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	prepareServiceDirs(t, dir, pinDir, daemonUID)
 
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
 	if err != nil {
@@ -453,31 +437,11 @@ func TestDaemonShowsOptionalGuardFailure(t *testing.T) {
 
 	// The daemon may create its pins and state, so only the missing
 	// capabilities make the install fail.
-	for _, d := range []string{filepath.Dir(pinDir), pinDir} {
-		if err := os.Chmod(d, 0o755); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(pinDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	stateDir := filepath.Join(dir, "state")
-	if err := os.Mkdir(stateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{pinDir, stateDir} {
-		if err := os.Chown(d, daemonUID, daemonUID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	prepareServiceDirs(t, dir, pinDir, daemonUID)
 
 	// The test reads sd_notify messages in place of systemd.
-	notifyPath := filepath.Join(dir, "notify.sock")
-	notifyConn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notifyConn.Close()
+	notify := testenv.ListenNotify(t, filepath.Join(dir, "notify.sock"))
+	notifyPath := notify.Path
 	if err := os.Chmod(notifyPath, 0o666); err != nil {
 		t.Fatal(err)
 	}
@@ -499,23 +463,9 @@ func TestDaemonShowsOptionalGuardFailure(t *testing.T) {
 	d.waitLog(t, "connect guard could not be installed")
 
 	t.Run("STATUS line", func(t *testing.T) {
-		if err := notifyConn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := notifyConn.Read(buf)
-			if err != nil {
-				t.Fatalf("no READY=1 message: %v", err)
-			}
-			msg := string(buf[:n])
-			if !strings.Contains(msg, "READY=1") {
-				continue
-			}
-			if !strings.Contains(msg, ", guard failed (") || !strings.Contains(msg, "operation not permitted") {
-				t.Errorf("READY message %q does not show the failed guard and its reason", msg)
-			}
-			return
+		msg := notify.WaitLines(t, "READY=1")
+		if !strings.Contains(msg, ", guard failed (") || !strings.Contains(msg, "operation not permitted") {
+			t.Errorf("READY message %q does not show the failed guard and its reason", msg)
 		}
 	})
 
@@ -564,5 +514,29 @@ func TestDaemonShowsOptionalGuardFailure(t *testing.T) {
 	}
 	if got := connectAs(t, cg.Other, uidOther, socket, true); got.String() != "ok, 403 forbidden" {
 		t.Errorf("other uid = %s, want ok, 403 forbidden: no guard refuses the connect", got)
+	}
+}
+
+// prepareServiceDirs does what the drop-in's ExecStartPre and systemd's
+// StateDirectory= do for the service user uid: it makes the pin directory
+// and the state directory dir/state, owned by uid.
+func prepareServiceDirs(t *testing.T, dir, pinDir string, uid int) {
+	t.Helper()
+	for _, d := range []string{filepath.Dir(pinDir), pinDir} {
+		if err := os.Chmod(d, 0o755); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(pinDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{pinDir, stateDir} {
+		if err := os.Chown(d, uid, uid); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

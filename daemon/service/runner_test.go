@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/signerd/signerd/daemon/config"
 	"github.com/signerd/signerd/daemon/pipeline"
 	"github.com/signerd/signerd/daemon/server"
+	"github.com/signerd/signerd/test/testenv"
 )
 
 // syncBuffer is a log destination that a test reads while the daemon
@@ -71,58 +71,12 @@ func newTestRunner(t *testing.T, logOutput *syncBuffer) *runner {
 	}
 }
 
-// notifyListener is a NOTIFY_SOCKET that a test listens on in place of
-// systemd.
-type notifyListener struct {
-	path string
-	msgs chan string
-}
-
-func listenNotify(t *testing.T, path string) *notifyListener {
-	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatalf("listen on notify socket: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-
-	n := &notifyListener{path: path, msgs: make(chan string, 1024)}
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			k, err := conn.Read(buf)
-			if err != nil {
-				close(n.msgs)
-				return
-			}
-			n.msgs <- string(buf[:k])
-		}
-	}()
-	return n
-}
-
-// next returns the next sd_notify message. The timeout only stops a hung
-// test; the watchdog loop sends a message on every tick.
-func (n *notifyListener) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case msg, ok := <-n.msgs:
-		if !ok {
-			t.Fatal("notify socket closed")
-		}
-		return msg
-	case <-time.After(60 * time.Second):
-		t.Fatal("no sd_notify message within 60s")
-		return ""
-	}
-}
-
-// waitFor reads messages until one for which match is true and returns
-// it. It fails after maxMessages messages that do not match.
-func (n *notifyListener) waitFor(t *testing.T, what string, maxMessages int, match func(string) bool) string {
+// waitFor reads messages from n until one for which match is true and
+// returns it. It fails after maxMessages messages that do not match.
+func waitFor(t *testing.T, n *testenv.NotifySocket, what string, maxMessages int, match func(string) bool) string {
 	t.Helper()
 	for range maxMessages {
-		if msg := n.next(t); match(msg) {
+		if msg := n.Next(t); match(msg) {
 			return msg
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/signerd/signerd/test/testenv"
 )
 
 // hungListener accepts connections on the caller socket and never
@@ -73,8 +75,8 @@ func serveCaller(t *testing.T, r *runner) (net.Listener, <-chan struct{}) {
 func TestWatchdogPingsOnlyWhileSelfCheckPasses(t *testing.T) {
 	logOutput := &syncBuffer{}
 	r := newTestRunner(t, logOutput)
-	notify := listenNotify(t, filepath.Join(filepath.Dir(r.callerAddr), "notify.sock"))
-	t.Setenv("NOTIFY_SOCKET", notify.path)
+	notify := testenv.ListenNotify(t, filepath.Join(filepath.Dir(r.callerAddr), "notify.sock"))
+	t.Setenv("NOTIFY_SOCKET", notify.Path)
 	// 600 ms gives a tick, and a self-check timeout, of 200 ms. The test
 	// counts messages and does not depend on the period.
 	t.Setenv("WATCHDOG_USEC", "600000")
@@ -90,7 +92,7 @@ func TestWatchdogPingsOnlyWhileSelfCheckPasses(t *testing.T) {
 	// A self-check can fail on a slow machine, because its timeout is one
 	// tick, so the loop gets many ticks to pass.
 	const maxTicksToPass = 100
-	notify.waitFor(t, "with WATCHDOG=1 while serving", maxTicksToPass, isWatchdogPing)
+	waitFor(t, notify, "with WATCHDOG=1 while serving", maxTicksToPass, isWatchdogPing)
 	// Self-checks that failed on a slow machine before this ping logged
 	// lines of their own; only what follows is counted below.
 	logStart := len(logOutput.String())
@@ -101,10 +103,10 @@ func TestWatchdogPingsOnlyWhileSelfCheckPasses(t *testing.T) {
 	caller.Close()
 	<-served
 	const maxPingsInFlight = 3
-	notify.waitFor(t, "without WATCHDOG=1 after the listener closed", maxPingsInFlight+1,
+	waitFor(t, notify, "without WATCHDOG=1 after the listener closed", maxPingsInFlight+1,
 		func(msg string) bool { return !isWatchdogPing(msg) })
 	for i := range 3 {
-		if msg := notify.next(t); isWatchdogPing(msg) {
+		if msg := notify.Next(t); isWatchdogPing(msg) {
 			t.Fatalf("message %d after the caller listener closed pings the watchdog: %q", i+1, msg)
 		}
 	}
@@ -114,7 +116,7 @@ func TestWatchdogPingsOnlyWhileSelfCheckPasses(t *testing.T) {
 	defer hung.close()
 	<-hung.accepted // a self-check reached the hung listener
 	for i := range 3 {
-		if msg := notify.next(t); isWatchdogPing(msg) {
+		if msg := notify.Next(t); isWatchdogPing(msg) {
 			t.Fatalf("message %d while the caller socket does not answer pings the watchdog: %q", i+1, msg)
 		}
 	}
@@ -123,7 +125,7 @@ func TestWatchdogPingsOnlyWhileSelfCheckPasses(t *testing.T) {
 	// Phase 3: the daemon serves again, so pings resume.
 	caller, served = serveCaller(t, r)
 	defer func() { caller.Close(); <-served }()
-	msg := notify.waitFor(t, "with WATCHDOG=1 after serving resumed", maxTicksToPass, isWatchdogPing)
+	msg := waitFor(t, notify, "with WATCHDOG=1 after serving resumed", maxTicksToPass, isWatchdogPing)
 	if !strings.Contains(msg, "STATUS=serving ") {
 		t.Errorf("ping %q lacks the STATUS line", msg)
 	}

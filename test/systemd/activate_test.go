@@ -33,7 +33,7 @@ type activated struct {
 	cmd    *exec.Cmd
 	dir    string
 	config string
-	notify *notifySocket
+	notify *testenv.NotifySocket
 	caller *client.Client
 	admin  *client.Client
 	exited chan struct{}
@@ -66,7 +66,7 @@ func startActivated(t *testing.T, cfg testConfig) *activated {
 	cfg.Dir = dir
 	a := &activated{dir: dir, config: filepath.Join(dir, "signerd.yaml"), exited: make(chan struct{})}
 	cfg.write(t, a.config)
-	a.notify = listenNotify(t, filepath.Join(dir, "notify.sock"))
+	a.notify = testenv.ListenNotify(t, filepath.Join(dir, "notify.sock"))
 
 	a.cmd = exec.Command(activate,
 		"-l", filepath.Join(dir, "caller.sock"),
@@ -120,7 +120,7 @@ func TestSocketActivationAndNotify(t *testing.T) {
 	if w.Tenant != "first" {
 		t.Fatalf("tenant = %q, want first", w.Tenant)
 	}
-	ready := a.notify.waitFor(t, "READY=1", "STATUS=serving 1 tenants")
+	ready := a.notify.WaitLines(t, "READY=1", "STATUS=serving 1 tenants")
 	if !strings.Contains(ready, "key file ok") {
 		t.Errorf("READY status %q does not report the key backend's health", ready)
 	}
@@ -131,7 +131,7 @@ func TestSocketActivationAndNotify(t *testing.T) {
 	t.Run("watchdog", func(t *testing.T) {
 		// The loop pings only after a request over the caller socket
 		// succeeded.
-		a.notify.waitFor(t, "WATCHDOG=1", "STATUS=serving")
+		a.notify.WaitLines(t, "WATCHDOG=1", "STATUS=serving")
 	})
 
 	t.Run("self-check header from a caller is logged", func(t *testing.T) {
@@ -155,11 +155,11 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		testConfig{Dir: a.dir, Tenant: "second", UID: os.Getuid(), MetricsAt: metricsAddr}.write(t, a.config)
 		a.cmd.Process.Signal(syscall.SIGHUP)
 
-		msg := a.notify.waitFor(t, "RELOADING=1")
+		msg := a.notify.WaitLines(t, "RELOADING=1")
 		if !strings.Contains(msg, "MONOTONIC_USEC=") {
 			t.Errorf("RELOADING message %q has no MONOTONIC_USEC", msg)
 		}
-		a.notify.waitFor(t, "READY=1", "STATUS=serving")
+		a.notify.WaitLines(t, "READY=1", "STATUS=serving")
 
 		w, err := a.caller.WhoAmI(ctx)
 		if err != nil {
@@ -174,8 +174,8 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		testConfig{Dir: a.dir, Tenant: "third", UID: os.Getuid(), MetricsAt: metricsAddr, Broken: true}.write(t, a.config)
 		a.cmd.Process.Signal(syscall.SIGHUP)
 
-		a.notify.waitFor(t, "RELOADING=1")
-		msg := a.notify.waitFor(t, "READY=1", "STATUS=")
+		a.notify.WaitLines(t, "RELOADING=1")
+		msg := a.notify.WaitLines(t, "READY=1", "STATUS=")
 		if !strings.Contains(msg, "last reload failed") || !strings.Contains(msg, "Not-A-Valid-Name") {
 			t.Errorf("STATUS after a failed reload = %q, want the reload error", msg)
 		}
@@ -211,7 +211,7 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		if r.Status != "reloaded" || r.Summary.Tenants != 1 {
 			t.Fatalf("reload response = %+v", r)
 		}
-		a.notify.waitFor(t, "READY=1")
+		a.notify.WaitLines(t, "READY=1")
 
 		s, err := a.admin.Status(ctx)
 		if err != nil {
@@ -256,7 +256,7 @@ func TestSocketActivationAndNotify(t *testing.T) {
 		waitForStatus(t, a.admin, func(s *api.StatusResponse) bool { return s.RequestsInFlight == 1 })
 
 		a.cmd.Process.Signal(syscall.SIGTERM)
-		msg := a.notify.waitFor(t, "STOPPING=1")
+		msg := a.notify.WaitLines(t, "STOPPING=1")
 		if !strings.Contains(msg, "draining 1 requests") {
 			t.Errorf("STOPPING message %q does not report the request in flight", msg)
 		}
@@ -319,7 +319,7 @@ func TestMetricsListenerGuards(t *testing.T) {
 	if _, err := a.caller.WhoAmI(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	a.notify.waitFor(t, "READY=1")
+	a.notify.WaitLines(t, "READY=1")
 
 	cases := []struct {
 		name   string
@@ -365,7 +365,7 @@ func TestAdminSocketRejectsOtherUsers(t *testing.T) {
 	if _, err := a.caller.WhoAmI(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	a.notify.waitFor(t, "READY=1")
+	a.notify.WaitLines(t, "READY=1")
 
 	// Open the socket file to everyone, so only the daemon's own uid check
 	// keeps another user from the admin endpoints.

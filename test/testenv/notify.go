@@ -1,4 +1,4 @@
-package systemd
+package testenv
 
 import (
 	"net"
@@ -7,14 +7,20 @@ import (
 	"time"
 )
 
-// notifySocket is a NOTIFY_SOCKET that a test listens on in place of
+// notifyTimeout only stops a hung test; it is far longer than a daemon
+// under test takes to send a message.
+const notifyTimeout = 60 * time.Second
+
+// NotifySocket is a NOTIFY_SOCKET that a test listens on in place of
 // systemd, collecting every sd_notify datagram.
-type notifySocket struct {
+type NotifySocket struct {
 	Path string
 	msgs chan string
 }
 
-func listenNotify(t *testing.T, path string) *notifySocket {
+// ListenNotify listens for sd_notify datagrams on a new socket at path,
+// until the test ends.
+func ListenNotify(t testing.TB, path string) *NotifySocket {
 	t.Helper()
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
@@ -22,7 +28,7 @@ func listenNotify(t *testing.T, path string) *notifySocket {
 	}
 	t.Cleanup(func() { conn.Close() })
 
-	n := &notifySocket{Path: path, msgs: make(chan string, 1024)}
+	n := &NotifySocket{Path: path, msgs: make(chan string, 1024)}
 	go func() {
 		buf := make([]byte, 64<<10)
 		for {
@@ -37,12 +43,27 @@ func listenNotify(t *testing.T, path string) *notifySocket {
 	return n
 }
 
-// waitFor reads datagrams until one has every line in want (each a
+// Next returns the next datagram.
+func (n *NotifySocket) Next(t testing.TB) string {
+	t.Helper()
+	select {
+	case msg, ok := <-n.msgs:
+		if !ok {
+			t.Fatal("notify socket closed")
+		}
+		return msg
+	case <-time.After(notifyTimeout):
+		t.Fatalf("no sd_notify message within %v", notifyTimeout)
+		return ""
+	}
+}
+
+// WaitLines reads datagrams until one has every line in want (each a
 // prefix match, such as "STATUS=serving"), and returns it. Datagrams read
 // on the way are discarded.
-func (n *notifySocket) waitFor(t *testing.T, want ...string) string {
+func (n *NotifySocket) WaitLines(t testing.TB, want ...string) string {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(notifyTimeout)
 	var seen []string
 	for {
 		select {
@@ -55,7 +76,7 @@ func (n *notifySocket) waitFor(t *testing.T, want ...string) string {
 				return msg
 			}
 		case <-deadline:
-			t.Fatalf("no sd_notify message with %q within 30s; saw %q", want, seen)
+			t.Fatalf("no sd_notify message with %q within %v; saw %q", want, notifyTimeout, seen)
 		}
 	}
 }
