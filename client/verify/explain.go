@@ -66,11 +66,7 @@ func KeyHint(pub crypto.PublicKey) (string, error) {
 // checkKeyHint compares the bundle's key hint with pub's. A bundle without
 // a hint is left to sigstore-go.
 func checkKeyHint(b *bundle.Bundle, pub crypto.PublicKey) error {
-	material := b.GetVerificationMaterial()
-	if material.GetCertificate() != nil || material.GetX509CertificateChain() != nil {
-		return errors.New("the bundle is signed with a certificate (keyless signing), not with a key; this verifier checks key-signed bundles such as signerd's, so verify it with cosign and the signer's identity")
-	}
-	bundleHint := material.GetPublicKey().GetHint()
+	bundleHint := b.GetVerificationMaterial().GetPublicKey().GetHint()
 	if bundleHint == "" {
 		return nil
 	}
@@ -80,6 +76,16 @@ func checkKeyHint(b *bundle.Bundle, pub crypto.PublicKey) error {
 	}
 	if bundleHint != keyHint {
 		return &KeyHintMismatchError{BundleHint: bundleHint, KeyHint: keyHint}
+	}
+	return nil
+}
+
+// checkKeySigned rejects a bundle signed with a certificate (keyless
+// signing), which sigstore-go would reject with a terser message.
+func checkKeySigned(b *bundle.Bundle) error {
+	material := b.GetVerificationMaterial()
+	if material.GetCertificate() != nil || material.GetX509CertificateChain() != nil {
+		return errors.New("the bundle is signed with a certificate (keyless signing), not with a key; this verifier checks key-signed bundles such as signerd's, so verify it with cosign and the signer's identity")
 	}
 	return nil
 }

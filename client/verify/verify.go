@@ -71,6 +71,9 @@ func Bundle(bundleJSON []byte, opts Options) (*Result, error) {
 	if err := b.UnmarshalJSON(bundleJSON); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
 	}
+	if err := checkKeySigned(&b); err != nil {
+		return nil, err
+	}
 	if err := checkKeyHint(&b, pub); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 const DefaultAuditDir = "/var/lib/signerd/audit"
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		w := e.stdout
 		if len(args) == 0 {
 			w = e.stderr

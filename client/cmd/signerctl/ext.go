@@ -27,7 +27,7 @@ func cmdExt(ctx context.Context, e *env, args []string) error {
 		"push": cmdExtPush,
 		"pull": cmdExtPull,
 	}
-	help := len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help")
+	help := len(args) > 0 && isHelp(args[0])
 	if len(args) == 0 || sub[args[0]] == nil {
 		w := e.stderr
 		if help {
@@ -96,7 +96,7 @@ func cmdExtTest(ctx context.Context, e *env, args []string) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ti); err != nil {
 		// A predicate such as an SBOM passed as the whole input is the
-		// usual mistake: say what the file must look like.
+		// usual mistake, so the message shows what the file must hold.
 		return fmt.Errorf("%s: %w; --input takes a sign request, {\"subjects\": [...], \"predicateType\": \"...\", \"predicate\": {...}}, with an SBOM or other predicate under \"predicate\" (signerctl ext test --show-input prints what the module receives)", *inputPath, err)
 	}
 	stmt, err := statement.Validate(&ti.SignRequest)
