@@ -99,8 +99,8 @@ type Error struct {
 	// CorrelationID identifies the request in the daemon's logs.
 	CorrelationID string
 
-	// RetryAfter is how long the daemon asks the caller to wait, from the
-	// Retry-After header of a 429 or 503; zero when it sent none.
+	// RetryAfter is the wait that the Retry-After header of a 429 or 503
+	// requests, or zero when the daemon sent none.
 	RetryAfter time.Duration
 }
 

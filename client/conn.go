@@ -148,8 +148,8 @@ func (c *conn) alive() bool {
 	if err != nil {
 		return false
 	}
-	// Only "no data yet" means alive: zero bytes is the end of stream,
-	// and data that nobody requested means the connection is out of step.
+	// Only "no data yet" means alive. Zero bytes is the end of stream,
+	// and unrequested data means the connection is out of step.
 	alive := false
 	var b [1]byte
 	err = rc.Read(func(fd uintptr) bool {
@@ -243,10 +243,10 @@ func (c *conn) roundTrip(method, path string, headers []header, body []byte, has
 	w = append(w, body...)
 	c.wbuf = w
 	if _, werr := c.nc.Write(w); werr != nil {
-		// The daemon answers a body over its limit and closes the
+		// The daemon responds to a body over its limit and closes the
 		// connection without reading the rest, so the write fails. Its
-		// answer is already on the socket and says more than the broken
-		// pipe. The connection is not reused either way.
+		// response is already on the socket and is more useful than the
+		// broken pipe. The connection is not reused either way.
 		if resp, _, err := readResponse(c.br, dst); err == nil {
 			return resp, false, nil
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/signerd/signerd/test/testenv"
 )
 
-// A predicate over the daemon's body limit gets the daemon's own answer,
+// A predicate over the daemon's body limit gets the daemon's own error,
 // payload_too_large with the limit, although the daemon closes the
 // connection before the client has written the whole request.
 func TestSignOverBodyLimit(t *testing.T) {

@@ -139,8 +139,8 @@ func Allow(reasons ...string) Decision {
 	return Decision{Allow: true, Reasons: reasons}
 }
 
-// Deny returns a denying decision; the reason reaches the caller and the
-// daemon's log, so say what was wrong and what to do.
+// Deny returns a denying decision. The reason reaches the caller and the
+// daemon's log, so it should name what was wrong and what to do.
 func Deny(format string, args ...any) Decision {
 	return Decision{Allow: false, Reasons: []string{fmt.Sprintf(format, args...)}}
 }

@@ -99,8 +99,8 @@ func VerifyPin(wasm []byte, pinned string) error {
 	return nil
 }
 
-// Request is what the daemon knows about a sign request when the
-// extensions run.
+// Request is the daemon's view of a sign request when the extensions
+// run.
 type Request struct {
 	Tenant    string
 	Caller    api.Caller

@@ -35,7 +35,7 @@ func newLinearMemory(capBytes, maxBytes uint64) experimental.LinearMemory {
 	return &mappedMemory{mem: mem}
 }
 
-// Reallocate makes the first size bytes accessible; nil tells wazero the
+// Reallocate makes the first size bytes accessible. A nil result means the
 // memory cannot grow (memory.grow returns -1). Sizes are whole 64 KiB
 // pages, so the ranges are page aligned.
 func (m *mappedMemory) Reallocate(size uint64) []byte {

@@ -84,7 +84,7 @@ const (
 	OutcomeDenied  = "denied"
 	OutcomeError   = "error"
 
-	// OutcomeChallenge is a request answered with a DPoP nonce to retry
-	// with: part of the protocol, not a denial.
+	// OutcomeChallenge is a request that got a DPoP nonce to retry with,
+	// which is part of the protocol, not a denial.
 	OutcomeChallenge = "challenge"
 )

@@ -98,7 +98,7 @@ func loadExtensions(ctx context.Context, cfg *config.Config, checker *release.Ch
 }
 
 // verifyArtifact checks that the manifest digest of e's OCI source carries
-// a signature by e's signature key. It asks the release checker, which
+// a signature by e's signature key. It calls the release checker, which
 // finds and verifies signatures of an artifact by digest the same way for
 // a module as for a scanner image, and accepts only the verdict verified.
 func verifyArtifact(ctx context.Context, checker *release.Checker, e *config.Extension) error {

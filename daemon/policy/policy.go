@@ -56,8 +56,8 @@ type rule struct {
 }
 
 // matches reports whether the rule admits id. It makes the same checks
-// as mismatch without putting a failure into words, because Match calls
-// it for every rule on every request; a test holds the two together.
+// as mismatch without describing a failure, because Match calls it for
+// every rule on every request. A test keeps the two in agreement.
 func (r rule) matches(id *peercred.Identity) bool {
 	if r.UID != nil && *r.UID != id.UID {
 		return false
@@ -227,7 +227,7 @@ func (p *Policy) Match(id *peercred.Identity) (*Tenant, string) {
 	return found, ""
 }
 
-// misses says, for each rule, why it does not admit id.
+// misses returns, for each rule, the reason it does not admit id.
 func (p *Policy) misses(id *peercred.Identity) []string {
 	var out []string
 	for _, t := range p.tenants {

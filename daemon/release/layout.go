@@ -60,7 +60,7 @@ func (s *layoutSource) referrers(ctx context.Context, img Image) ([]referrer, st
 			continue // not a blob: no manifest can name it
 		}
 		// A blob that cannot be read or does not match its name could be
-		// a rejecting signature, so the layout is not trusted to answer.
+		// a rejecting signature, so the layout gives no verdict.
 		raw, err := s.readBlob(h)
 		if err != nil {
 			return nil, "", err

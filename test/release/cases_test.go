@@ -155,8 +155,8 @@ func TestSignRequiresVerifiedRelease(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "invalid_request") || !strings.Contains(out, "digest") {
 			t.Fatalf("exit status %d, want 1 with invalid_request about the digest\n%s", code, out)
 		}
-		// signerctl rejects the tag before it asks, and the daemon rejects
-		// it for callers that ask directly.
+		// signerctl rejects the tag before it sends a request, and the
+		// daemon rejects it for callers that use the API directly.
 		out, code = s.exec(s.signerctl, "--socket", s.daemon.Socket, "verify-release", tagged)
 		if code != 2 || !strings.Contains(out, "has no digest") {
 			t.Fatalf("verify-release exit status %d, want 2 with a usage error about the digest\n%s", code, out)

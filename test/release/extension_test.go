@@ -17,7 +17,7 @@ import (
 // An extension pulled from a registry with a signature_key loads only when
 // its artifact's digest carries a signature by that key, made here with
 // the real cosign CLI. An unsigned artifact, or one signed by another key,
-// stops the daemon from starting, and the error says why.
+// stops the daemon from starting, and the error gives the reason.
 func TestExtensionArtifactSignature(t *testing.T) {
 	s := setup(t)
 	module := testenv.GuestModule(t, "extensions/allowlist")

@@ -78,7 +78,7 @@ func cmdVersion(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// isHelp reports whether arg asks for a command's help.
+// isHelp reports whether arg requests a command's help.
 func isHelp(arg string) bool {
 	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }

@@ -176,7 +176,7 @@ func TestAdminSocketDefault(t *testing.T) {
 	}
 }
 
-// An SBOM passed as the whole ext test input gets a message that says
+// An SBOM passed as the whole ext test input gets a message that shows
 // what the input must look like.
 func TestExtTestInputIsNotARequest(t *testing.T) {
 	sbom := filepath.Join(t.TempDir(), "bom.cdx.json")

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 )
 
-// bundleFile is where a bundle goes. For a regular file it is a temporary
-// file beside the destination that is renamed into place once the bundle
-// is written, so a failed write never leaves a truncated bundle under the
-// final name. Anything else that exists (a device such as /dev/null or
+// bundleFile is the destination of a bundle. For a regular file it is a
+// temporary file beside the destination that is renamed into place once
+// the bundle is written, so a failed write never leaves a truncated bundle
+// under the final name. Anything else that exists (a device such as /dev/null or
 // /dev/stdout, or a FIFO) is opened and written in place, because a rename
 // would replace the node itself.
 type bundleFile struct {

@@ -20,8 +20,8 @@ var statementTypes = []string{api.StatementTypeV1, api.StatementTypePrefix + "v0
 type inTotoStatement struct {
 	Type          string             `json:"_type"`
 	Subject       []statementSubject `json:"subject"`
-	PredicateType string          `json:"predicateType"`
-	Predicate     json.RawMessage `json:"predicate"`
+	PredicateType string             `json:"predicateType"`
+	Predicate     json.RawMessage    `json:"predicate"`
 
 	// Subjects catches the common misspelling of Subject.
 	Subjects json.RawMessage `json:"subjects"`
