@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// notifyTimeout only stops a hung test; it is far longer than a daemon
+// notifyTimeout only stops a hung test. It is far longer than a daemon
 // under test takes to send a message.
 const notifyTimeout = 60 * time.Second
 
